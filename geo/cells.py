@@ -1,0 +1,224 @@
+"""The one door to H3: every other module speaks of cells as ``int64`` and never imports h3.
+
+Cells are H3 indexes held as signed 64-bit integers (an H3 index never sets the top bit, so
+it fits a PostgreSQL ``BIGINT`` and a numpy ``int64`` unchanged). ``0`` is never a valid cell
+and serves as "no cell" in arrays. Bulk paths go through h3ronpy, which is vectorised in Rust;
+h3-py is used only for single cells and for polygon fills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import h3.api.basic_int as h3
+import h3.api.numpy_int as h3_numpy
+import h3ronpy
+import numpy as np
+import numpy.typing as npt
+import shapely
+from h3ronpy import vector as h3_vector
+
+__all__ = [
+    "MAX_STORED_RESOLUTION",
+    "MIN_STORED_RESOLUTION",
+    "NO_CELL",
+    "STORED_RESOLUTIONS",
+    "CellArray",
+    "InvalidCellError",
+    "average_edge_length_m",
+    "cell_boundary",
+    "cell_center",
+    "cell_from_string",
+    "cell_resolution",
+    "cell_to_string",
+    "cells_centers",
+    "compact_polygon_cells",
+    "index_points",
+    "is_valid_cell",
+    "parent_cell",
+    "uncompact_cells",
+]
+
+#: Resolutions for which reports, incidents and AORs carry cells in storage. A mission chooses
+#: its working resolutions among these (default 5–9).
+MIN_STORED_RESOLUTION = 4
+MAX_STORED_RESOLUTION = 10
+STORED_RESOLUTIONS: tuple[int, ...] = tuple(range(MIN_STORED_RESOLUTION, MAX_STORED_RESOLUTION + 1))
+
+#: Sentinel for "this point has no cell at this resolution".
+NO_CELL = 0
+
+CellArray = npt.NDArray[np.int64]
+
+
+class InvalidCellError(ValueError):
+    """A value that is not a valid H3 cell index."""
+
+
+def average_edge_length_m(resolution: int) -> float:
+    """Average hexagon edge length at ``resolution`` in metres (H3's published table)."""
+    return float(h3.average_hexagon_edge_length(resolution, unit="m"))
+
+
+def _as_uint64(cells: npt.ArrayLike) -> npt.NDArray[np.uint64]:
+    return np.asarray(cells, dtype=np.int64).view(np.uint64)
+
+
+def index_points(
+    lat: npt.ArrayLike,
+    lng: npt.ArrayLike,
+    finest_resolution: npt.ArrayLike,
+    resolutions: Sequence[int] = STORED_RESOLUTIONS,
+) -> CellArray:
+    """Index points at several resolutions at once, honouring each point's finest resolution.
+
+    Parameters
+    ----------
+    lat, lng
+        Coordinates in degrees (WGS 84), shape ``(n,)``.
+    finest_resolution
+        Per point, the finest resolution its location supports; ``-1`` for none.
+    resolutions
+        The resolutions to index at, ascending.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` array of shape ``(n, len(resolutions))``; column ``j`` holds the cell at
+        ``resolutions[j]``, or :data:`NO_CELL` where that is finer than the point supports.
+        A point's cell at a coarser resolution is always the parent of its finer cells, because
+        H3 point indexing is hierarchical.
+    """
+    lat_arr = np.asarray(lat, dtype=np.float64)
+    lng_arr = np.asarray(lng, dtype=np.float64)
+    finest = np.asarray(finest_resolution, dtype=np.int64)
+    out = np.zeros((lat_arr.shape[0], len(resolutions)), dtype=np.int64)
+    if lat_arr.shape[0] == 0 or not resolutions:
+        return out
+    top = max(resolutions)
+    finest_cells = np.asarray(
+        h3_vector.coordinates_to_cells(
+            lat_arr, lng_arr, np.full(lat_arr.shape[0], top, dtype=np.uint8)
+        ),
+        dtype=np.uint64,
+    )
+    for j, resolution in enumerate(resolutions):
+        at_res = np.asarray(h3ronpy.change_resolution(finest_cells, resolution), dtype=np.uint64)
+        out[:, j] = np.where(finest >= resolution, at_res.view(np.int64), NO_CELL)
+    return out
+
+
+def compact_polygon_cells(polygon: Any, resolution: int, coarsest_resolution: int) -> CellArray:
+    """Cells of ``resolution`` whose centres lie inside ``polygon``, compacted.
+
+    The set is compacted (seven complete siblings replaced by their parent) but never above
+    ``coarsest_resolution``, so every stored cell's ancestors down to that resolution are the
+    cells a point index gives: membership of a point is then an integer ``IN`` over the point's
+    own cells at ``coarsest_resolution … resolution``.
+
+    Parameters
+    ----------
+    polygon
+        A shapely Polygon or MultiPolygon (or anything with ``__geo_interface__``) in WGS 84.
+    resolution
+        Resolution whose cell centres decide membership.
+    coarsest_resolution
+        Compaction stops here.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted, unique ``int64`` cells of mixed resolutions between ``coarsest_resolution`` and
+        ``resolution``.
+    """
+    if coarsest_resolution > resolution:
+        raise ValueError("coarsest_resolution must not be finer than resolution")
+    shape = h3_numpy.geo_to_h3shape(shapely.geometry.mapping(shapely.geometry.shape(polygon)))
+    filled = np.asarray(h3_numpy.h3shape_to_cells(shape, resolution), dtype=np.uint64)
+    if filled.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    compacted = np.asarray(h3ronpy.compact(filled, mixed_resolutions=False), dtype=np.uint64)
+    resolutions = np.asarray(h3ronpy.cells_resolution(compacted), dtype=np.int64)
+    too_coarse = resolutions < coarsest_resolution
+    if too_coarse.any():
+        expanded = np.asarray(
+            h3ronpy.uncompact(compacted[too_coarse], coarsest_resolution), dtype=np.uint64
+        )
+        compacted = np.concatenate([compacted[~too_coarse], expanded])
+    return np.unique(compacted.view(np.int64))
+
+
+def uncompact_cells(cells: npt.ArrayLike, resolution: int) -> CellArray:
+    """Expand a compacted cell set to all its cells at ``resolution`` (sorted, unique)."""
+    arr = _as_uint64(cells)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    expanded = np.asarray(h3ronpy.uncompact(arr, resolution), dtype=np.uint64)
+    return np.unique(expanded.view(np.int64))
+
+
+def cells_centers(cells: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Centres of many cells as ``(lat, lng)`` arrays in degrees."""
+    arr = _as_uint64(cells)
+    if arr.size == 0:
+        empty = np.zeros(0, dtype=np.float64)
+        return empty, empty
+    batch = h3_vector.cells_to_coordinates(arr)
+    return (
+        np.asarray(batch.column("lat"), dtype=np.float64),
+        np.asarray(batch.column("lng"), dtype=np.float64),
+    )
+
+
+def is_valid_cell(cell: int) -> bool:
+    """Whether ``cell`` is a valid H3 cell index."""
+    return cell > 0 and bool(h3.is_valid_cell(int(cell)))
+
+
+def _checked(cell: int) -> int:
+    if not is_valid_cell(cell):
+        raise InvalidCellError(f"{cell!r} is not a valid H3 cell")
+    return int(cell)
+
+
+def cell_resolution(cell: int) -> int:
+    """Resolution of one cell."""
+    return int(h3.get_resolution(_checked(cell)))
+
+
+def parent_cell(cell: int, resolution: int) -> int:
+    """Ancestor of ``cell`` at the coarser ``resolution``."""
+    return int(h3.cell_to_parent(_checked(cell), resolution))
+
+
+def cell_center(cell: int) -> tuple[float, float]:
+    """Centre of one cell as ``(lat, lng)`` in degrees."""
+    lat, lng = h3.cell_to_latlng(_checked(cell))
+    return float(lat), float(lng)
+
+
+def cell_boundary(cell: int) -> list[tuple[float, float]]:
+    """Closed boundary ring of a cell as ``(lng, lat)`` pairs (GeoJSON order)."""
+    ring = [(float(lng), float(lat)) for lat, lng in h3.cell_to_boundary(_checked(cell))]
+    ring.append(ring[0])
+    return ring
+
+
+def cell_to_string(cell: int) -> str:
+    """The canonical hexadecimal form of a cell (what H3 tools and QGIS plugins show)."""
+    return str(h3.int_to_str(_checked(cell)))
+
+
+def cell_from_string(text: str) -> int:
+    """Parse the hexadecimal form of a cell."""
+    try:
+        value = int(h3.str_to_int(text))
+    except (ValueError, TypeError) as exc:
+        raise InvalidCellError(f"{text!r} is not a valid H3 cell") from exc
+    return _checked(value)
+
+
+def cells_to_strings(cells: Iterable[int]) -> list[str]:
+    """Hexadecimal forms of many cells."""
+    return [cell_to_string(c) for c in cells]

@@ -1,0 +1,122 @@
+"""The FastAPI application, built from settings: ``create_app(settings)``.
+
+Nothing is built at import time; the lifespan opens the engine and closes it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.audit.views import router as audit_router
+from server.auth.passwords import PasswordService
+from server.auth.tokens import TokenService
+from server.auth.views import router as auth_router
+from server.db.session import create_engine_for, create_session_factory
+from server.devices.views import router as devices_router
+from server.errors import install_error_handlers
+from server.health.views import router as health_router
+from server.incidents.views import router as incidents_router
+from server.logs import configure_logging
+from server.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from server.reports.views import router as reports_router
+from server.settings import Settings
+from server.taxonomy.views import router as taxonomy_router
+from server.units.views import router as units_router
+from server.users.views import router as users_router
+from server.worker import context as job_context
+from server.worker.queue import InProcessQueue, JobQueue, RqQueue, install_after_commit_hook
+
+__all__ = ["create_app"]
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+Vigil records geotagged incident reports from the field, fuses them into incidents, and keeps
+need-to-know: sensitive cases (sexual violence, children, informants, misconduct) reach only
+protection officers in full, and everyone else sees them as a category, a day and a res-6 cell.
+
+Sign in with `POST /api/v1/auth/token` (OAuth2 password flow) and send the token as
+`Authorization: Bearer …`. Errors come as `{code, message, errors: [{field, message}], request_id}`.
+"""
+
+
+def make_queue(settings: Settings) -> JobQueue:
+    if settings.queue.redis_url:
+        return RqQueue(settings.queue.redis_url, settings.queue.queue_name)
+    return InProcessQueue()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    engine: Any = None,
+    queue: JobQueue | None = None,
+) -> FastAPI:
+    """Build the app. Tests may pass their own engine/session factory (bound to a
+    connection that is rolled back) and queue."""
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owns_engine = engine is None
+        app.state.engine = engine if engine is not None else create_engine_for(settings)
+        factory = session_factory or create_session_factory(app.state.engine)
+        app.state.session_factory = factory
+        jobs = queue or make_queue(settings)
+        install_after_commit_hook(factory, jobs)
+        job_context.configure(job_context.JobContext(settings=settings, session_factory=factory))
+        try:
+            yield
+        finally:
+            if owns_engine:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Vigil",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "auth", "description": "Sign in and who am I."},
+            {"name": "reports", "description": "Field reports: file, read, edit, verify."},
+            {"name": "incidents", "description": "Real-world events fused from reports."},
+            {"name": "units", "description": "Mission hierarchy and areas of responsibility."},
+            {"name": "users", "description": "Accounts and roles (admin)."},
+            {"name": "devices", "description": "Field devices, revocable in one request."},
+            {"name": "taxonomy", "description": "Incident categories and crosswalks."},
+            {"name": "audit", "description": "The hash-chained audit log (admin)."},
+            {"name": "operations", "description": "Health and readiness."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.tokens = TokenService(
+        settings.secret_key, timedelta(minutes=settings.auth.access_token_minutes)
+    )
+    app.state.passwords = PasswordService(settings.auth)
+    install_error_handlers(app)
+
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (
+        auth_router,
+        taxonomy_router,
+        units_router,
+        users_router,
+        devices_router,
+        reports_router,
+        incidents_router,
+        audit_router,
+    ):
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(health_router)
+
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.mission.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

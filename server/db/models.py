@@ -1,0 +1,26 @@
+"""Imports every ORM model so the metadata is complete (for Alembic and for tests)."""
+
+from server.audit.models import AuditChainHead, AuditEvent
+from server.db.base import Base
+from server.devices.models import Device
+from server.incidents.models import Incident, IncidentReport
+from server.reports.models import Attachment, Report, ReportRevision, ReportVerification
+from server.units.models import AorCell, AorVersion, Unit
+from server.users.models import User
+
+__all__ = [
+    "AorCell",
+    "AorVersion",
+    "Attachment",
+    "AuditChainHead",
+    "AuditEvent",
+    "Base",
+    "Device",
+    "Incident",
+    "IncidentReport",
+    "Report",
+    "ReportRevision",
+    "ReportVerification",
+    "Unit",
+    "User",
+]

@@ -1,0 +1,167 @@
+"""Loading the CAR demo scenario into a database, once: units with AORs, users, UCDP events and
+the synthetic field reports. Running it again on a loaded database changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import SecretStr
+from shapely.geometry import mapping
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.access.policy import actor_for, system_actor
+from server.auth.passwords import PasswordService
+from server.db.session import transaction
+from server.demo import scenario
+from server.geojson import PointGeometry, PolygonalGeometry
+from server.imports import service as imports
+from server.imports.ucdp import read_ucdp
+from server.reports import service as reports
+from server.reports.schemas import ReportCreate
+from server.settings import Settings
+from server.units import service as units
+from server.units.models import Unit
+from server.units.schemas import UnitCreate
+from server.users import service as users
+from server.users.models import User
+from server.users.schemas import UserCreate
+
+__all__ = ["DemoLoad", "default_ucdp_file", "load"]
+
+log = logging.getLogger("vigil.demo")
+
+ROOT_CODE = "mission-hq"
+
+
+@dataclass(frozen=True)
+class DemoLoad:
+    already_loaded: bool
+    units: int = 0
+    users: int = 0
+    imported_events: int = 0
+    field_reports: int = 0
+
+
+def default_ucdp_file() -> Path:
+    """The CAR UCDP extract beside a source checkout (``../shared/data/ucdp``)."""
+    return (
+        Path(__file__).resolve().parents[2].parent
+        / "shared"
+        / "data"
+        / "ucdp"
+        / "car_ucdp_ged_v23_1.geojson"
+    )
+
+
+def is_loaded(session: Session) -> bool:
+    return session.scalar(select(Unit.id).where(Unit.code == ROOT_CODE)) is not None
+
+
+def _load_units(session: Session, settings: Settings, say: Callable[[str], None]) -> int:
+    actor = system_actor("demo")
+    ids: dict[str, int] = {}
+    demo_units = scenario.mission_units()
+    for index, demo in enumerate(demo_units, start=1):
+        unit_in = UnitCreate(
+            code=demo.code,
+            name=demo.name,
+            kind=demo.kind,
+            component=demo.component,
+            parent_id=ids[demo.parent_code] if demo.parent_code else None,
+            base_location=(
+                PointGeometry(type="Point", coordinates=list(demo.base)) if demo.base else None
+            ),
+            sees_whole_mission=demo.sees_whole_mission,
+            aor=PolygonalGeometry.model_validate(mapping(demo.aor)) if demo.aor else None,
+        )
+        unit = units.create(session=session, unit_in=unit_in, actor=actor, mission=settings.mission)
+        ids[demo.code] = unit.id
+        if demo.aor is not None:
+            say(
+                f"  unit {index}/{len(demo_units)}: {demo.name} (AOR cells at "
+                f"res {settings.mission.coarsest_resolution}–{settings.mission.finest_resolution})"
+            )
+    return len(demo_units)
+
+
+def _load_users(session: Session, settings: Settings, passwords: PasswordService) -> int:
+    unit_ids = {code: id_ for code, id_ in session.execute(select(Unit.code, Unit.id))}
+    demo_users = scenario.demo_users()
+    for demo in demo_users:
+        users.create(
+            session=session,
+            user_in=UserCreate(
+                username=demo.username,
+                full_name=demo.full_name,
+                role=demo.role,
+                unit_id=unit_ids[demo.unit_code],
+                password=SecretStr(settings.demo_password),
+            ),
+            actor=None,
+            passwords=passwords,
+        )
+    return len(demo_users)
+
+
+def _load_field_reports(session: Session, settings: Settings, now: datetime) -> int:
+    count = 0
+    for body in scenario.demo_field_reports(now):
+        payload = dict(body)
+        reporter = payload.pop("reporter")
+        user = session.scalars(select(User).where(User.username == reporter)).one()
+        actor = actor_for(session, user)
+        reports.create(
+            session=session,
+            report_in=ReportCreate.model_validate(payload),
+            actor=actor,
+            mission=settings.mission,
+        )
+        count += 1
+    return count
+
+
+def load(
+    *,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    passwords: PasswordService,
+    ucdp_file: Path | None,
+    say: Callable[[str], None] = log.info,
+    now: datetime | None = None,
+) -> DemoLoad:
+    """Load the scenario unless the database already holds it."""
+    with transaction(session_factory) as session:
+        if is_loaded(session):
+            return DemoLoad(already_loaded=True)
+    say("Creating the mission hierarchy and computing AOR cells (first run only)…")
+    with transaction(session_factory) as session:
+        unit_count = _load_units(session, settings, say)
+        user_count = _load_users(session, settings, passwords)
+    imported = 0
+    if ucdp_file is not None and ucdp_file.exists():
+        say(f"Importing UCDP events from {ucdp_file.name}…")
+        result = imports.import_events(
+            session_factory=session_factory,
+            dataset="ucdp-ged",
+            rows=read_ucdp(ucdp_file),
+            actor=system_actor("demo"),
+            mission=settings.mission,
+        )
+        imported = result.imported + result.unchanged
+    else:
+        say("UCDP file not found; the demo starts without the CAR event history.")
+    with transaction(session_factory) as session:
+        field = _load_field_reports(session, settings, now or datetime.now(UTC))
+    return DemoLoad(
+        already_loaded=False,
+        units=unit_count,
+        users=user_count,
+        imported_events=imported,
+        field_reports=field,
+    )

@@ -1,0 +1,91 @@
+"""FastAPI dependencies as ``Annotated`` aliases; views use these and nothing inline.
+
+``DbSession`` is function-scoped: the transaction is committed (or rolled back) when the view
+returns, *before* the response is sent, so a 2xx always means "committed".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from server.access.policy import Actor, actor_for
+from server.auth.passwords import PasswordService
+from server.auth.tokens import TokenService
+from server.errors import AuthenticationError
+from server.settings import Settings
+from server.users.models import User
+
+__all__ = [
+    "AppSettings",
+    "CurrentActor",
+    "CurrentUser",
+    "DbSession",
+    "Passwords",
+    "Tokens",
+]
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_tokens(request: Request) -> TokenService:
+    tokens: TokenService = request.app.state.tokens
+    return tokens
+
+
+def get_passwords(request: Request) -> PasswordService:
+    passwords: PasswordService = request.app.state.passwords
+    return passwords
+
+
+AppSettings = Annotated[Settings, Depends(get_settings)]
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+Tokens = Annotated[TokenService, Depends(get_tokens)]
+Passwords = Annotated[PasswordService, Depends(get_passwords)]
+
+
+def get_current_user(
+    request: Request,
+    session: DbSession,
+    tokens: Tokens,
+    token: Annotated[str | None, Depends(_bearer)],
+) -> User:
+    if not token:
+        raise AuthenticationError("Sign in first: this request needs a bearer token.")
+    claims = tokens.verify(token)
+    user = session.get(User, claims.user_id)
+    if user is None or not user.is_active or user.token_version != claims.token_version:
+        raise AuthenticationError("Your session is no longer valid; sign in again.")
+    request.state.user_id = user.id
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_current_actor(request: Request, session: DbSession, user: CurrentUser) -> Actor:
+    return actor_for(session, user, getattr(request.state, "request_id", None))
+
+
+CurrentActor = Annotated[Actor, Depends(get_current_actor)]

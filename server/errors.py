@@ -1,0 +1,314 @@
+"""Vigil's exceptions and their one mapping to HTTP.
+
+Services raise these; ``install_error_handlers`` turns them into JSON bodies a field
+officer's app can show. Nothing else in the server builds an error response.
+
+    VigilError
+    ├── AuthenticationError          401  bad credentials, missing/expired/revoked token
+    ├── PermissionDeniedError        403  the role may not do this at all
+    ├── NotFoundError                404  absent, or present but outside the caller's view
+    ├── ConflictError                409
+    │   ├── IdempotencyConflictError      same client id, different content
+    │   ├── InvalidTransitionError        verification step not allowed from this state
+    │   └── InUseError                    still referenced (a unit with children, …)
+    ├── PreconditionFailedError      412  the version the client edited is stale
+    ├── PayloadTooLargeError         413
+    ├── ValidationFailedError        422  domain validation, naming the field
+    ├── PreconditionRequiredError    428  an update without If-Match or version
+    └── TooManyAttemptsError         429  login throttled; carries Retry-After
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo import InvalidCellError
+from server.taxonomy.codes import UnknownCategoryError
+
+log = logging.getLogger("vigil.errors")
+
+__all__ = [
+    "AuthenticationError",
+    "ConflictError",
+    "FieldError",
+    "IdempotencyConflictError",
+    "InUseError",
+    "InvalidTransitionError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "PreconditionFailedError",
+    "PreconditionRequiredError",
+    "TooManyAttemptsError",
+    "ValidationFailedError",
+    "VigilError",
+    "error_body",
+    "install_error_handlers",
+]
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class VigilError(Exception):
+    status_code = 500
+    code = "error"
+
+    def __init__(self, message: str, *, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = list(errors)
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class AuthenticationError(VigilError):
+    status_code = 401
+    code = "not_authenticated"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class PermissionDeniedError(VigilError):
+    status_code = 403
+    code = "permission_denied"
+
+
+class NotFoundError(VigilError):
+    status_code = 404
+    code = "not_found"
+
+
+class ConflictError(VigilError):
+    status_code = 409
+    code = "conflict"
+
+
+class IdempotencyConflictError(ConflictError):
+    code = "id_reused_with_different_content"
+
+
+class InvalidTransitionError(ConflictError):
+    code = "invalid_transition"
+
+
+class InUseError(ConflictError):
+    code = "in_use"
+
+
+class PreconditionFailedError(VigilError):
+    status_code = 412
+    code = "stale_version"
+
+
+class PayloadTooLargeError(VigilError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class ValidationFailedError(VigilError):
+    status_code = 422
+    code = "validation_failed"
+
+    @classmethod
+    def on(cls, field: str, message: str) -> ValidationFailedError:
+        return cls(f"{field}: {message}", errors=[FieldError(field, message)])
+
+
+class PreconditionRequiredError(VigilError):
+    status_code = 428
+    code = "version_required"
+
+
+class TooManyAttemptsError(VigilError):
+    status_code = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+def error_body(
+    code: str, message: str, errors: Sequence[FieldError] = (), request_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "code": code,
+        "message": message,
+        "errors": [{"field": e.field, "message": e.message} for e in errors],
+        "request_id": request_id,
+    }
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        head, rest = parts[0], parts[1:]
+        if head == "body":
+            return ".".join(rest) or "body"
+        return f"{head}:{'.'.join(rest)}" if rest else head
+    return ".".join(parts)
+
+
+def _clean_message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    # pydantic prefixes messages raised from validators with "Value error, "; the officer does
+    # not need to know how the check was implemented.
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    return message
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the single mapping from exceptions to HTTP responses."""
+
+    @app.exception_handler(VigilError)
+    async def _vigil_error(request: Request, exc: VigilError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.errors, _request_id(request)),
+            status_code=exc.status_code,
+            headers=exc.headers(),
+        )
+
+    @app.exception_handler(UnknownCategoryError)
+    async def _unknown_category(request: Request, exc: UnknownCategoryError) -> JSONResponse:
+        error = FieldError("category", str(exc))
+        return JSONResponse(
+            error_body("validation_failed", str(exc), [error], _request_id(request)),
+            status_code=422,
+        )
+
+    @app.exception_handler(InvalidCellError)
+    async def _invalid_cell(request: Request, exc: InvalidCellError) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                "validation_failed", str(exc), [FieldError("cell", str(exc))], _request_id(request)
+            ),
+            status_code=422,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldError(_field_name(e.get("loc", ())), _clean_message(e)) for e in exc.errors()
+        ]
+        summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5]) or "invalid request"
+        if len(errors) > 5:
+            summary += f"; and {len(errors) - 5} more"
+        return JSONResponse(
+            error_body("validation_failed", summary, errors, _request_id(request)),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "not_authenticated",
+            413: "payload_too_large",
+        }.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail), (), _request_id(request)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error(
+            "database unavailable",
+            extra={"exc_type": type(exc.orig).__name__, "request_id": _request_id(request)},
+        )
+        return JSONResponse(
+            error_body(
+                "database_unavailable",
+                "The database is not reachable right now. Nothing was saved; retry later.",
+                (),
+                _request_id(request),
+            ),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                "stale_version",
+                "Someone else changed this record while you were saving. Nothing was "
+                "saved; reload it and apply your change again.",
+                (),
+                _request_id(request),
+            ),
+            status_code=412,
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # A race the services could not see coming (two requests creating the same thing).
+        log.warning(
+            "integrity conflict",
+            extra={"exc_type": type(exc.orig).__name__, "request_id": _request_id(request)},
+        )
+        return JSONResponse(
+            error_body(
+                "conflict",
+                "This conflicts with data stored at the same moment. Nothing was saved; "
+                "reload and try again.",
+                (),
+                _request_id(request),
+            ),
+            status_code=409,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Never echo the exception: its message may hold SQL parameters, paths or a narrative.
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = [
+            f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}:{frame.name}"
+            for frame in frames[-8:]
+        ]
+        log.error(
+            "unhandled error",
+            extra={
+                "exc_type": type(exc).__name__,
+                "frames": where,
+                "request_id": _request_id(request),
+            },
+        )
+        return JSONResponse(
+            error_body(
+                "internal_error",
+                "Vigil could not complete this request. Nothing was saved; try again, and tell "
+                "your administrator the request id if it keeps happening.",
+                (),
+                _request_id(request),
+            ),
+            status_code=500,
+        )

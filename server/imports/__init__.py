@@ -1,0 +1,1 @@
+"""Dataset importers: pure parsers that turn UCDP and ACLED files into Vigil events."""

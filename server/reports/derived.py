@@ -1,0 +1,120 @@
+"""Fields the server derives from what a client sends: cells, coarse location, day, tier.
+
+Shared by the REST create/update path, the importers and incident fusion, so a report gets the
+same cells and tier however it arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from geo import STORED_RESOLUTIONS, LocationPrecision, finest_supported_resolution
+from geo import cells as geo_cells
+from server.reports.enums import SourceType
+from server.taxonomy.codes import Sensitivity, get_category, most_restrictive
+
+__all__ = [
+    "REDACTION_RESOLUTION",
+    "Placement",
+    "day_start",
+    "list_sort_at",
+    "placement",
+    "placements",
+    "sensitivity_for",
+]
+
+#: The one resolution at which sensitive reports are shown to readers without need-to-know
+#: (res 6: hexagons of ~36 km², 3.7 km edge). Deterministic, so nothing can be averaged away.
+REDACTION_RESOLUTION = 6
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a report sits on the grid."""
+
+    cells: dict[int, int | None]
+    finest_resolution: int | None
+    coarse_longitude: float | None
+    coarse_latitude: float | None
+
+
+def placements(
+    longitudes: np.ndarray, latitudes: np.ndarray, finest: np.ndarray
+) -> list[Placement]:
+    """Vectorised placement of many points (``finest`` = -1 where no cell is supported)."""
+    matrix = geo_cells.index_points(latitudes, longitudes, finest, STORED_RESOLUTIONS)
+    column = STORED_RESOLUTIONS.index(REDACTION_RESOLUTION)
+    coarse = matrix[:, column]
+    coarse_lat, coarse_lng = geo_cells.cells_centers(coarse[coarse != 0])
+    coarse_lat_full = np.full(coarse.shape[0], np.nan)
+    coarse_lng_full = np.full(coarse.shape[0], np.nan)
+    coarse_lat_full[coarse != 0] = coarse_lat
+    coarse_lng_full[coarse != 0] = coarse_lng
+    result = []
+    for row, finest_res, lat_c, lng_c in zip(
+        matrix.tolist(),
+        finest.tolist(),
+        coarse_lat_full.tolist(),
+        coarse_lng_full.tolist(),
+        strict=True,
+    ):
+        cells = {r: (c or None) for r, c in zip(STORED_RESOLUTIONS, row, strict=True)}
+        has_coarse = not np.isnan(lat_c)
+        result.append(
+            Placement(
+                cells=cells,
+                finest_resolution=finest_res if finest_res >= 0 else None,
+                coarse_longitude=lng_c if has_coarse else None,
+                coarse_latitude=lat_c if has_coarse else None,
+            )
+        )
+    return result
+
+
+def placement(
+    longitude: float,
+    latitude: float,
+    precision: LocationPrecision | str,
+    accuracy_m: float | None,
+) -> Placement:
+    """Cells of one point at every stored resolution its precision supports."""
+    finest = finest_supported_resolution(precision, accuracy_m)
+    return placements(
+        np.array([longitude]), np.array([latitude]), np.array([-1 if finest is None else finest])
+    )[0]
+
+
+def day_start(moment: datetime) -> datetime:
+    """Midnight UTC of the moment's day: the time bucket shown for sensitive reports."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def list_sort_at(occurred_at: datetime, sensitivity: Sensitivity) -> datetime:
+    """The ordering key lists use: exact for normal reports, the day for sensitive ones."""
+    if sensitivity is Sensitivity.NORMAL:
+        return occurred_at.astimezone(UTC)
+    return day_start(occurred_at)
+
+
+def sensitivity_for(
+    *,
+    category: str,
+    source_type: SourceType | str,
+    protection_concern: bool,
+    involves_children: bool,
+) -> Sensitivity:
+    """The report's tier: the strictest of its category's and what its content calls for.
+
+    Informant sources, child victims and an explicit protection concern raise a report to
+    restricted; nothing a client sends can lower it below its category's tier.
+    """
+    tiers: list[Sensitivity] = [get_category(category).sensitivity]
+    if source_type == SourceType.CONFIDENTIAL_INFORMANT:
+        tiers.append(Sensitivity.RESTRICTED)
+    if involves_children or protection_concern:
+        tiers.append(Sensitivity.RESTRICTED)
+    return most_restrictive(*tiers)

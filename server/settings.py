@@ -1,0 +1,219 @@
+"""Typed settings, one class per concern, all read from ``VIGIL_*`` environment variables.
+
+Embedded mode (the default) needs nothing configured: an SQLite file in the data directory,
+jobs in-process, a secret key generated once and kept beside the database. Production mode
+refuses to start on any of those defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from geo import MAX_STORED_RESOLUTION, MIN_STORED_RESOLUTION
+
+__all__ = [
+    "AuthSettings",
+    "DatabaseSettings",
+    "InsecureSettingsError",
+    "MissionSettings",
+    "QueueSettings",
+    "RunMode",
+    "Settings",
+    "default_data_dir",
+]
+
+MIN_SECRET_KEY_LENGTH = 32
+DEFAULT_DEMO_PASSWORD = "vigil-demo-2026"  # noqa: S105 - printed on start; refused in production
+
+
+class InsecureSettingsError(ValueError):
+    """Production mode was asked to start with a default or unsafe setting."""
+
+
+class RunMode(StrEnum):
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
+
+
+def default_data_dir() -> Path:
+    """Where the embedded database and the generated secret live (XDG data directory)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vigil"
+
+
+def _env(prefix: str = "VIGIL_") -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", env_file=None)
+
+
+class DatabaseSettings(BaseSettings):
+    """``VIGIL_DATABASE_URL``: a SQLAlchemy URL; absent means an SQLite file in the data dir."""
+
+    model_config = _env("VIGIL_DATABASE_")
+
+    url: str | None = None
+    #: Seconds a PostgreSQL statement may run before it is cancelled (SECURITY.md F5).
+    statement_timeout_s: float = 30.0
+    echo: bool = False
+
+
+class QueueSettings(BaseSettings):
+    """``VIGIL_REDIS_URL``: where rq jobs go; absent means jobs run in-process after commit."""
+
+    model_config = _env()
+
+    redis_url: str | None = None
+    queue_name: str = "vigil"
+
+
+class AuthSettings(BaseSettings):
+    """Tokens, passwords and login throttling."""
+
+    model_config = _env()
+
+    secret_key: SecretStr | None = None
+    access_token_minutes: int = Field(default=15, ge=1, le=12 * 60)
+    #: Failed logins within ``lockout_window_minutes`` that soft-lock an account (Primero: 6/30).
+    max_failed_logins: int = Field(default=6, ge=1)
+    lockout_window_minutes: int = Field(default=15, ge=1)
+    demo_password: SecretStr | None = None
+    #: argon2id cost; the defaults are argon2-cffi's RFC 9106 low-memory profile.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65_536, ge=8_192)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+
+class MissionSettings(BaseSettings):
+    """What the mission analyses at: H3 resolutions, merge windows, input limits."""
+
+    model_config = _env()
+
+    h3_resolutions: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [5, 6, 7, 8, 9])
+    #: Incidents of one family closer than this in space and time are suggested for merging.
+    merge_max_km: float = Field(default=10.0, gt=0)
+    merge_max_hours: float = Field(default=48.0, gt=0)
+    #: How far in the future an occurred-at may be (device clocks drift) before it is refused.
+    future_tolerance_minutes: int = Field(default=10, ge=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    page_size_max: int = Field(default=1000, ge=10)
+
+    @field_validator("h3_resolutions", mode="before")
+    @classmethod
+    def _parse_resolutions(cls, value: Any) -> Any:
+        # "5-9" or "5,6,7" from the environment; a list from code.
+        if isinstance(value, str):
+            text = value.strip()
+            if "-" in text:
+                low, high = (int(part) for part in text.split("-", 1))
+                return list(range(low, high + 1))
+            return [int(part) for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("h3_resolutions")
+    @classmethod
+    def _check_resolutions(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("at least one H3 resolution is needed")
+        resolutions = sorted(set(value))
+        if resolutions[0] < MIN_STORED_RESOLUTION or resolutions[-1] > MAX_STORED_RESOLUTION:
+            raise ValueError(
+                f"H3 resolutions must lie in {MIN_STORED_RESOLUTION}..{MAX_STORED_RESOLUTION} "
+                "(the resolutions reports store cells for)"
+            )
+        return resolutions
+
+    @property
+    def coarsest_resolution(self) -> int:
+        return self.h3_resolutions[0]
+
+    @property
+    def finest_resolution(self) -> int:
+        return self.h3_resolutions[-1]
+
+
+class Settings(BaseSettings):
+    """All of Vigil's settings. Build once per process with :meth:`load`; never at import time."""
+
+    model_config = _env()
+
+    mode: RunMode = RunMode.EMBEDDED
+    data_dir: Path = Field(default_factory=default_data_dir)
+    log_level: str = "INFO"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    mission: MissionSettings = Field(default_factory=MissionSettings)
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        if self.mode is not RunMode.PRODUCTION:
+            return self
+        problems = []
+        key = self.auth.secret_key.get_secret_value() if self.auth.secret_key else ""
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            problems.append(
+                f"VIGIL_SECRET_KEY must be set to at least {MIN_SECRET_KEY_LENGTH} "
+                "random characters"
+            )
+        if not self.database.url:
+            problems.append("VIGIL_DATABASE_URL must be set (PostgreSQL with PostGIS)")
+        demo = self.auth.demo_password
+        if demo is not None and demo.get_secret_value() == DEFAULT_DEMO_PASSWORD:
+            problems.append("VIGIL_DEMO_PASSWORD must not be the published demo default")
+        if problems:
+            raise InsecureSettingsError("production mode refuses: " + "; ".join(problems))
+        return self
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read the environment (and overrides) and fill embedded-mode defaults."""
+        settings = cls(**overrides)
+        if settings.mode is RunMode.EMBEDDED:
+            settings = settings._with_embedded_defaults()
+        return settings
+
+    def _with_embedded_defaults(self) -> Settings:
+        database = self.database
+        auth = self.auth
+        if database.url is None:
+            database = database.model_copy(
+                update={"url": f"sqlite:///{self.data_dir / 'vigil.sqlite3'}"}
+            )
+        if auth.secret_key is None:
+            auth = auth.model_copy(update={"secret_key": SecretStr(self._kept_secret_key())})
+        return self.model_copy(update={"database": database, "auth": auth})
+
+    def _kept_secret_key(self) -> str:
+        # Generated once and kept, so tokens survive a restart of the embedded server.
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(key)
+        return key
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url is None:
+            raise InsecureSettingsError("no database URL: build settings with Settings.load()")
+        return self.database.url
+
+    @property
+    def secret_key(self) -> str:
+        if self.auth.secret_key is None:
+            raise InsecureSettingsError("no secret key: build settings with Settings.load()")
+        return self.auth.secret_key.get_secret_value()
+
+    @property
+    def demo_password(self) -> str:
+        value = self.auth.demo_password
+        return value.get_secret_value() if value else DEFAULT_DEMO_PASSWORD

@@ -1,0 +1,86 @@
+"""Where jobs go: rq on Redis in production, in-process in the embedded default.
+
+Jobs are queued *after* the transaction that calls for them commits, so a job never runs
+against data it cannot see yet, and a rolled-back request queues nothing. (A crash between the
+commit and the enqueue loses the job; the transactional outbox that closes that gap arrives with
+the alerts issue.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+__all__ = ["InProcessQueue", "JobQueue", "RqQueue", "after_commit", "install_after_commit_hook"]
+
+log = logging.getLogger("vigil.jobs")
+
+_PENDING_KEY = "vigil_jobs_after_commit"
+_QUEUE_KEY = "vigil_job_queue"
+
+#: Retry policy for every rq job: three more tries, backing off (SECURITY.md rule 9).
+RETRY_INTERVALS_S = (10, 60, 300)
+
+
+class JobQueue(Protocol):
+    def enqueue(self, func: Callable[..., Any], *args: Any) -> None: ...
+
+
+class InProcessQueue:
+    """Runs each job immediately, in this process, with the same function rq would run."""
+
+    def enqueue(self, func: Callable[..., Any], *args: Any) -> None:
+        try:
+            func(*args)
+        except Exception:
+            # In-process jobs must not fail the request that already committed; log and carry on
+            # (the scheduled recompute of later issues catches up).
+            log.exception("in-process job failed", extra={"job": func.__name__})
+
+
+class RqQueue:
+    """Puts jobs on an rq queue with an explicit retry policy."""
+
+    def __init__(self, redis_url: str, queue_name: str) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self._queue = Queue(queue_name, connection=Redis.from_url(redis_url))
+
+    @property
+    def rq_queue(self) -> Any:
+        return self._queue
+
+    def enqueue(self, func: Callable[..., Any], *args: Any) -> None:
+        from rq import Retry
+
+        self._queue.enqueue(
+            func, *args, retry=Retry(max=len(RETRY_INTERVALS_S), interval=list(RETRY_INTERVALS_S))
+        )
+
+
+def after_commit(session: Session, func: Callable[..., Any], *args: Any) -> None:
+    """Queue ``func(*args)`` once the session's transaction commits (deduplicated)."""
+    pending: list[tuple[Callable[..., Any], tuple[Any, ...]]] = session.info.setdefault(
+        _PENDING_KEY, []
+    )
+    if (func, args) not in pending:
+        pending.append((func, args))
+
+
+def install_after_commit_hook(session_factory: Any, queue: JobQueue) -> None:
+    """Make sessions from ``session_factory`` hand their pending jobs to ``queue`` on commit."""
+
+    @event.listens_for(session_factory, "after_commit")
+    def _dispatch(session: Session) -> None:
+        pending = session.info.pop(_PENDING_KEY, [])
+        for func, args in pending:
+            queue.enqueue(func, *args)
+
+    @event.listens_for(session_factory, "after_rollback")
+    def _discard(session: Session) -> None:
+        session.info.pop(_PENDING_KEY, None)
