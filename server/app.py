@@ -23,7 +23,11 @@ from server.errors import install_error_handlers
 from server.health.views import router as health_router
 from server.incidents.views import router as incidents_router
 from server.logs import configure_logging
-from server.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from server.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from server.reports.views import router as reports_router
 from server.settings import Settings
 from server.taxonomy.views import router as taxonomy_router
@@ -117,6 +121,9 @@ def create_app(
     app.include_router(api)
     app.include_router(health_router)
 
+    # Added innermost first: unexpected errors are caught before Starlette's own handler could
+    # log them raw; the request id is assigned outermost so every layer can use it.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.mission.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

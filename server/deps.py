@@ -6,6 +6,7 @@ returns, *before* the response is sent, so a 2xx always means "committed".
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from server.access.policy import Actor, actor_for
+from server.audit import service as audit
 from server.auth.passwords import PasswordService
 from server.auth.tokens import TokenService
 from server.errors import AuthenticationError
@@ -28,6 +30,8 @@ __all__ = [
     "Passwords",
     "Tokens",
 ]
+
+log = logging.getLogger("vigil.audit")
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -44,6 +48,15 @@ def get_session(request: Request) -> Iterator[Session]:
         session.commit()
     except BaseException:
         session.rollback()
+        try:
+            # A refused request still leaves its authz_denied events (SECURITY.md Z1).
+            audit.keep_denials(session)
+        except Exception:  # never let the audit retry mask the request's own error
+            session.rollback()
+            log.error(
+                "denial audit lost",
+                extra={"request_id": getattr(request.state, "request_id", None)},
+            )
         raise
     finally:
         session.close()

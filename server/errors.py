@@ -55,6 +55,7 @@ __all__ = [
     "VigilError",
     "error_body",
     "install_error_handlers",
+    "unexpected_error_response",
 ]
 
 
@@ -159,6 +160,27 @@ def error_body(
     }
 
 
+def unexpected_error_response(exc: BaseException, request_id: str | None) -> JSONResponse:
+    """The answer to any error the mapping does not know: logged without its message (which
+    may hold SQL parameters, paths or a narrative), answered without detail."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}:{f.name}" for f in frames[-8:]]
+    log.error(
+        "unhandled error",
+        extra={"exc_type": type(exc).__name__, "frames": where, "request_id": request_id},
+    )
+    return JSONResponse(
+        error_body(
+            "internal_error",
+            "Vigil could not complete this request. Nothing was saved; try again, and tell "
+            "your administrator the request id if it keeps happening.",
+            (),
+            request_id,
+        ),
+        status_code=500,
+    )
+
+
 def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
@@ -181,6 +203,16 @@ def _clean_message(error: dict[str, Any]) -> str:
         if message.startswith(prefix):
             message = message[len(prefix) :]
     return message
+
+
+def _field_error(error: dict[str, Any]) -> FieldError:
+    if error.get("type") == "json_invalid":
+        # FastAPI puts the character offset where the field name would be.
+        loc = tuple(error.get("loc", ()))
+        reason = (error.get("ctx") or {}).get("error") or "JSON decode error"
+        where = f" at position {loc[1]}" if len(loc) > 1 else ""
+        return FieldError("body", f"is not valid JSON: {reason}{where}")
+    return FieldError(_field_name(error.get("loc", ())), _clean_message(error))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -213,9 +245,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            FieldError(_field_name(e.get("loc", ())), _clean_message(e)) for e in exc.errors()
-        ]
+        errors = [_field_error(e) for e in exc.errors()]
         summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5]) or "invalid request"
         if len(errors) > 5:
             summary += f"; and {len(errors) - 5} more"
@@ -232,6 +262,18 @@ def install_error_handlers(app: FastAPI) -> None:
             401: "not_authenticated",
             413: "payload_too_large",
         }.get(exc.status_code, "http_error")
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI answers a body that is not UTF-8 with a bare 400; it is malformed JSON.
+            error = FieldError("body", "is not valid JSON: the body must be UTF-8 text")
+            return JSONResponse(
+                error_body(
+                    "validation_failed",
+                    f"body: {error.message}",
+                    [error],
+                    _request_id(request),
+                ),
+                status_code=422,
+            )
         return JSONResponse(
             error_body(code, str(exc.detail), (), _request_id(request)),
             status_code=exc.status_code,
@@ -284,31 +326,4 @@ def install_error_handlers(app: FastAPI) -> None:
                 _request_id(request),
             ),
             status_code=409,
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Never echo the exception: its message may hold SQL parameters, paths or a narrative.
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = [
-            f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}:{frame.name}"
-            for frame in frames[-8:]
-        ]
-        log.error(
-            "unhandled error",
-            extra={
-                "exc_type": type(exc).__name__,
-                "frames": where,
-                "request_id": _request_id(request),
-            },
-        )
-        return JSONResponse(
-            error_body(
-                "internal_error",
-                "Vigil could not complete this request. Nothing was saved; try again, and tell "
-                "your administrator the request id if it keeps happening.",
-                (),
-                _request_id(request),
-            ),
-            status_code=500,
         )

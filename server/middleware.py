@@ -10,9 +10,9 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import error_body
+from server.errors import error_body, unexpected_error_response
 
-__all__ = ["BodySizeLimitMiddleware", "RequestContextMiddleware"]
+__all__ = ["BodySizeLimitMiddleware", "RequestContextMiddleware", "UnexpectedErrorMiddleware"]
 
 log = logging.getLogger("vigil.http")
 
@@ -121,3 +121,32 @@ def _too_large_message(limit: int) -> str:
         f"The request body is larger than {limit} bytes. Send fewer items per request, or "
         "attachments through the upload endpoint."
     )
+
+
+class UnexpectedErrorMiddleware:
+    """Answers any exception the error mapping did not handle with a generic 500 and a
+    sanitised log line, and stops it there: re-raised, the server would log the full traceback
+    and message, which may carry a narrative or SQL parameters (SECURITY.md rule 10)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            request_id = scope.get("state", {}).get("request_id")
+            response = unexpected_error_response(exc, request_id)
+            if not started:
+                await response(scope, receive, send)

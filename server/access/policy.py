@@ -173,10 +173,18 @@ def scope_clause(actor: Actor, *unit_columns: Any) -> ColumnElement[bool]:
 
 
 def full_detail_clause(actor: Actor, sensitivity_column: Any) -> ColumnElement[bool]:
-    """SQL form of "this row's tier is shown in full to the actor" (NULL → not full)."""
-    tiers = sorted(t.value for t in FULL_DETAIL_TIERS.get(actor.role, frozenset()))
-    if not tiers:
+    """SQL form of "this row's tier is shown in full to the actor". As in :func:`detail_for`, a
+    NULL or unknown stored tier counts as strictly confidential."""
+    full = FULL_DETAIL_TIERS.get(actor.role, frozenset())
+    if not full:
         return false()
+    if Sensitivity.STRICTLY_CONFIDENTIAL in full:
+        # Full unless the row holds a known tier the role is denied (NULL/unknown: strictest).
+        withheld = sorted(t.value for t in Sensitivity if t not in full)
+        if not withheld:
+            return true()
+        return or_(sensitivity_column.is_(None), sensitivity_column.not_in(withheld))
+    tiers = sorted(t.value for t in full)
     return and_(sensitivity_column.is_not(None), sensitivity_column.in_(tiers))
 
 

@@ -22,7 +22,15 @@ from server.access.policy import Actor
 from server.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
 from server.db.base import utcnow
 
-__all__ = ["ChainBreak", "event_hash", "list_", "record", "verify_chain"]
+__all__ = [
+    "ChainBreak",
+    "event_hash",
+    "keep_denials",
+    "list_",
+    "record",
+    "record_denial",
+    "verify_chain",
+]
 
 _HEAD_ID = 1
 
@@ -112,6 +120,44 @@ def record(
     head.last_hash = digest
     session.flush()
     return event
+
+
+#: ``session.info`` key of the denials a request recorded, to re-append after its rollback.
+_DENIALS_KEY = "vigil.audit.denials"
+
+
+def record_denial(
+    session: Session,
+    *,
+    actor: Actor | None,
+    object_type: str,
+    object_id: object,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an ``authz_denied`` event that outlives the refused request (SECURITY.md Z1).
+
+    The refusal raises, so the request's transaction is rolled back and the event with it; the
+    request dependency then calls :func:`keep_denials`, which appends it again and commits.
+    """
+    kwargs: dict[str, Any] = {
+        "actor": actor,
+        "action": "authz_denied",
+        "object_type": object_type,
+        "object_id": object_id,
+        "details": details,
+    }
+    session.info.setdefault(_DENIALS_KEY, []).append(kwargs)
+    return record(session, **kwargs)
+
+
+def keep_denials(session: Session) -> None:
+    """After a rollback: append and commit the denials the rolled-back work had recorded."""
+    pending: list[dict[str, Any]] = session.info.pop(_DENIALS_KEY, [])
+    if not pending:
+        return
+    for kwargs in pending:
+        record(session, **kwargs)
+    session.commit()
 
 
 @dataclass(frozen=True)

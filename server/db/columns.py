@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index
+from sqlalchemy import JSON, BigInteger, Dialect, Index, String, TypeDecorator
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,6 +18,7 @@ __all__ = [
     "cell_column_name",
     "cell_indexes",
     "enum_column",
+    "fail_closed_enum_column",
     "gist_index",
 ]
 
@@ -35,6 +36,36 @@ def enum_column(enum: type[Enum], length: int = 32) -> SAEnum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
+
+
+class FailClosedEnum(TypeDecorator[Any]):
+    """An enum stored by value whose reads fail closed: a stored value that is no member (empty,
+    misspelt, set by hand in psql, written by another release) or NULL reads as ``fallback``
+    instead of raising, so a read path sees the most restrictive case rather than answering 500
+    (SECURITY.md rule 1, Z9). Writes still accept members only."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[Enum], fallback: Enum, length: int = 32) -> None:
+        super().__init__(length)
+        self.enum = enum
+        self.fallback = fallback
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else str(self.enum(value).value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Enum:
+        try:
+            return self.enum(value)
+        except ValueError:
+            return self.fallback
+
+
+def fail_closed_enum_column(enum: type[Enum], fallback: Enum, length: int = 32) -> FailClosedEnum:
+    """Like :func:`enum_column` (same VARCHAR), but an unknown stored value reads as
+    ``fallback``: for columns access decisions are made from, such as a sensitivity tier."""
+    return FailClosedEnum(enum, fallback, length)
 
 
 def cell_column_name(resolution: int) -> str:

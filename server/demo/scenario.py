@@ -604,7 +604,6 @@ _REPORTS: tuple[_ReportSpec, ...] = (
         narrative="[DEMO] Community leaders report leaflets pushed under doors overnight giving "
         "families of one community seven days to leave the northern quarters or 'face the "
         "consequences'.",
-        protection_concern=True,
     ),
     _ReportSpec(
         key="ippy-road-convoy",
@@ -639,7 +638,6 @@ _REPORTS: tuple[_ReportSpec, ...] = (
         narrative="[DEMO] Community alert network relays calls from three villages east of "
         "Bambari: armed men have set up camp near the river and ask villagers which families "
         "belong to the other community.",
-        protection_concern=True,
     ),
     # --- one killing, three reports from three sources (merge-suggestion demo) ----------------
     _ReportSpec(
@@ -664,10 +662,9 @@ _REPORTS: tuple[_ReportSpec, ...] = (
             disaggregation=(
                 ("male", "adult", 3, 0, 0, 0),
                 ("female", "adult", 1, 0, 0, 0),
-                ("male", "child", 1, 0, 0, 0),
+                ("male", "unknown", 1, 0, 0, 0),
             ),
         ),
-        protection_concern=True,
     ),
     _ReportSpec(
         key="grimari-road-killing-can",
@@ -686,7 +683,6 @@ _REPORTS: tuple[_ReportSpec, ...] = (
         "motorbikes attacked the village during the night and shot people in their homes; the "
         "caller speaks of seven or more dead.",
         victims=_victims(killed=(7, 4, 10)),
-        protection_concern=True,
     ),
     _ReportSpec(
         key="grimari-road-killing-hro",
@@ -742,7 +738,6 @@ _REPORTS: tuple[_ReportSpec, ...] = (
                 ("female", "child", 0, 2, 0, 0),
             ),
         ),
-        protection_concern=True,
     ),
     # --- sensitive cases ------------------------------------------------------------------------
     _ReportSpec(
@@ -843,7 +838,6 @@ _REPORTS: tuple[_ReportSpec, ...] = (
         narrative="[DEMO] Humanitarian partners count about 1,200 people arriving at the "
         "Batangafo site over two days after armed men burned villages on the Kabo axis.",
         victims=_victims(displaced=1200),
-        protection_concern=True,
     ),
     _ReportSpec(
         key="zemio-abduction",
@@ -864,7 +858,6 @@ _REPORTS: tuple[_ReportSpec, ...] = (
             abducted=4,
             disaggregation=(("male", "adult", 0, 0, 3, 0), ("female", "child", 0, 0, 1, 0)),
         ),
-        protection_concern=True,
     ),
     _ReportSpec(
         key="paoua-market-attack",

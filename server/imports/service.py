@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select, tuple_
@@ -85,6 +86,15 @@ def _fingerprint(event: ImportedEvent) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _clip(text: str | None, column: Any) -> str | None:
+    """Datasets carry free text longer than Vigil's columns (UCDP place descriptions run to
+    several hundred characters); keep the start and mark the cut rather than fail the row."""
+    length = column.type.length
+    if text is None or length is None or len(text) <= length:
+        return text
+    return text[: length - 1] + "…"
+
+
 def _apply(report: Report, event: ImportedEvent) -> None:
     category = get_category(event.category)
     report.category = category.code
@@ -95,14 +105,14 @@ def _apply(report: Report, event: ImportedEvent) -> None:
     report.latitude = event.latitude
     report.location_precision = event.location_precision
     report.location_accuracy_m = None
-    report.place_name = event.place_name
-    report.admin1 = event.admin1
-    report.admin2 = event.admin2
+    report.place_name = _clip(event.place_name, Report.__table__.c.place_name)
+    report.admin1 = _clip(event.admin1, Report.__table__.c.admin1)
+    report.admin2 = _clip(event.admin2, Report.__table__.c.admin2)
     report.killed_best = event.killed_best
     report.killed_low = event.killed_low
     report.killed_high = event.killed_high
     report.perpetrator_type = event.perpetrator_type
-    report.perpetrator_name = event.perpetrator_name
+    report.perpetrator_name = _clip(event.perpetrator_name, Report.__table__.c.perpetrator_name)
     report.source_type = SourceType.DATASET
     report.source_reliability = event.source_reliability
     report.information_credibility = event.information_credibility

@@ -17,7 +17,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geo import LocationPrecision
 from server.db.base import Base, UtcDateTime, utcnow
-from server.db.columns import CellColumns, cell_indexes, enum_column, gist_index
+from server.db.columns import (
+    CellColumns,
+    cell_indexes,
+    enum_column,
+    fail_closed_enum_column,
+    gist_index,
+)
 from server.db.types import GeometryColumn
 from server.reports.enums import TimePrecision, VerificationState
 from server.reports.models import Report
@@ -54,7 +60,9 @@ class Incident(CellColumns, Base):
     category: Mapped[str] = mapped_column(String(64), index=True)
     family: Mapped[str] = mapped_column(String(64), index=True)
     severity_weight: Mapped[float] = mapped_column(Float)
-    sensitivity: Mapped[Sensitivity] = mapped_column(enum_column(Sensitivity))
+    sensitivity: Mapped[Sensitivity] = mapped_column(
+        fail_closed_enum_column(Sensitivity, Sensitivity.STRICTLY_CONFIDENTIAL)
+    )
     verification_state: Mapped[VerificationState] = mapped_column(enum_column(VerificationState))
 
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)

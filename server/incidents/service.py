@@ -119,12 +119,16 @@ def incident_ids_for(
 
 
 def _report_scope_exists(actor: Actor) -> Any:
-    """SQL: the incident has at least one report in the actor's scope."""
+    """SQL: the incident (or, once merged, the incident holding its reports) has at least one
+    report in the actor's scope."""
     return exists(
         select(IncidentReport.report_id)
         .join(Report, Report.id == IncidentReport.report_id)
         .where(
-            IncidentReport.incident_id == Incident.id,
+            or_(
+                IncidentReport.incident_id == Incident.id,
+                IncidentReport.incident_id == Incident.merged_into_id,
+            ),
             policy.scope_clause(actor, Report.reporting_unit_id, Report.aor_unit_id),
         )
     )
@@ -132,6 +136,11 @@ def _report_scope_exists(actor: Actor) -> Any:
 
 def detail(*, session: Session, actor: Actor, incident: Incident) -> Detail:
     reports = _reports_of(session, incident.id)
+    if not reports and incident.merged_into_id is not None:
+        # A merged incident keeps no reports: it is seen as the incident that holds them.
+        survivor = session.get(Incident, incident.merged_into_id)
+        if survivor is not None:
+            return detail(session=session, actor=actor, incident=survivor)
     units = [u for r in reports for u in (r.reporting_unit_id, r.aor_unit_id)]
     if not reports:
         return Detail.HIDDEN
@@ -142,10 +151,9 @@ def get_or_raise(*, session: Session, incident_id: uuid.UUID, actor: Actor) -> I
     incident = session.get(Incident, incident_id)
     if incident is None or detail(session=session, actor=actor, incident=incident) is Detail.HIDDEN:
         if incident is not None:
-            audit.record(
+            audit.record_denial(
                 session,
                 actor=actor,
-                action="authz_denied",
                 object_type="incident",
                 object_id=incident_id,
                 details={"reason": "out_of_scope"},
@@ -294,6 +302,11 @@ def merge(
             moved.append(str(link.report_id))
         incident.status = IncidentStatus.MERGED
         incident.merged_into_id = target.id
+        # Incidents merged into this one earlier now point at the survivor too (one hop).
+        for earlier in session.scalars(
+            select(Incident).where(Incident.merged_into_id == incident.id)
+        ):
+            earlier.merged_into_id = target.id
         incident.report_count = 0
         incident.version += 1
         incident.updated_at = utcnow()

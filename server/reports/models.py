@@ -23,7 +23,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geo import LocationPrecision
 from server.db.base import Base, UtcDateTime, utcnow
-from server.db.columns import CellColumns, JsonColumn, cell_indexes, enum_column, gist_index
+from server.db.columns import (
+    CellColumns,
+    JsonColumn,
+    cell_indexes,
+    enum_column,
+    fail_closed_enum_column,
+    gist_index,
+)
 from server.db.types import GeometryColumn
 from server.reports.enums import (
     AttachmentRole,
@@ -78,7 +85,7 @@ class Report(CellColumns, Base):
     location_precision: Mapped[LocationPrecision] = mapped_column(
         enum_column(LocationPrecision, 16)
     )
-    place_name: Mapped[str | None] = mapped_column(String(200))
+    place_name: Mapped[str | None] = mapped_column(String(500))
     admin1: Mapped[str | None] = mapped_column(String(120))
     admin2: Mapped[str | None] = mapped_column(String(120))
     coarse_longitude: Mapped[float | None] = mapped_column(Float)
@@ -116,7 +123,10 @@ class Report(CellColumns, Base):
     perpetrator_name: Mapped[str | None] = mapped_column(String(200))
 
     narrative: Mapped[str | None] = mapped_column(Text)
-    sensitivity: Mapped[Sensitivity] = mapped_column(enum_column(Sensitivity), index=True)
+    #: An unknown stored tier reads as strictly confidential (default deny), never as an error.
+    sensitivity: Mapped[Sensitivity] = mapped_column(
+        fail_closed_enum_column(Sensitivity, Sensitivity.STRICTLY_CONFIDENTIAL), index=True
+    )
     protection_concern: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_aggregate_reporting: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_referral: Mapped[bool] = mapped_column(Boolean, default=False)

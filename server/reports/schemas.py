@@ -81,6 +81,23 @@ class Victims(BaseModel):
         )
 
 
+class KilledRead(BaseModel):
+    """Killed as stored. Not re-validated on the way out: datasets publish figures that break
+    low ≤ best ≤ high, and Vigil keeps them as published."""
+
+    best: int | None = None
+    low: int | None = None
+    high: int | None = None
+
+
+class VictimsRead(BaseModel):
+    killed: KilledRead
+    injured: int | None
+    abducted: int | None
+    displaced: int | None
+    disaggregation: list[VictimGroup]
+
+
 class Consent(BaseModel):
     """What the survivor or source agreed to (Primero's consent flags). Absent means no."""
 
@@ -165,7 +182,7 @@ class ReportCreate(_ReportFields):
     occurred_at: AwareDatetime = Field(description="Start of the period the event lies in (UTC).")
     time_precision: TimePrecision = TimePrecision.EXACT
     location: PointGeometry
-    location_accuracy_m: float | None = Field(default=None, ge=0, le=1_000_000)
+    location_accuracy_m: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
     location_precision: LocationPrecision = LocationPrecision.EXACT
     place_name: str | None = Field(default=None, max_length=200)
     admin1: str | None = Field(default=None, max_length=120)
@@ -206,7 +223,7 @@ class ReportUpdate(_ReportFields):
     occurred_at: AwareDatetime | None = None
     time_precision: TimePrecision | None = None
     location: PointGeometry | None = None
-    location_accuracy_m: float | None = Field(default=None, ge=0, le=1_000_000)
+    location_accuracy_m: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
     location_precision: LocationPrecision | None = None
     place_name: str | None = Field(default=None, max_length=200)
     admin1: str | None = Field(default=None, max_length=120)
@@ -221,26 +238,27 @@ class ReportUpdate(_ReportFields):
     protection_concern: bool | None = None
     consent: Consent | None = None
 
-    @model_validator(mode="after")
-    def _no_nulls_for_required(self) -> ReportUpdate:
-        required = (
-            "category",
-            "occurred_at",
-            "time_precision",
-            "location",
-            "location_precision",
-            "source_type",
-            "source_reliability",
-            "information_credibility",
-            "victims",
-            "perpetrator_type",
-            "protection_concern",
-            "consent",
-        )
-        for name in required:
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be set to null")
-        return self
+    # A field validator (not a model validator) so the error names the field, not the body.
+    @field_validator(
+        "category",
+        "occurred_at",
+        "time_precision",
+        "location",
+        "location_precision",
+        "source_type",
+        "source_reliability",
+        "information_credibility",
+        "victims",
+        "perpetrator_type",
+        "protection_concern",
+        "consent",
+    )
+    @classmethod
+    def _no_nulls_for_required(cls, value: Any) -> Any:
+        # Runs only for values sent: an absent field keeps its default and is not validated.
+        if value is None:
+            raise ValueError("cannot be set to null")
+        return value
 
 
 class VerificationRequest(BaseModel):
@@ -293,7 +311,7 @@ class ReportRead(BaseModel):
     source_type: SourceType
     source_reliability: SourceReliability
     information_credibility: InformationCredibility
-    victims: Victims
+    victims: VictimsRead
     perpetrator_type: PerpetratorType
     perpetrator_name: str | None
     narrative: str | None

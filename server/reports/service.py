@@ -41,13 +41,15 @@ from server.reports.models import Attachment, Report, ReportRevision, ReportVeri
 from server.reports.schemas import (
     AttachmentRead,
     Consent,
-    Killed,
+    KilledRead,
     ReportCreate,
     ReportRead,
     ReportRedacted,
     ReportUpdate,
     VerificationRequest,
+    VictimGroup,
     Victims,
+    VictimsRead,
 )
 from server.settings import MissionSettings
 from server.taxonomy.codes import Sensitivity, get_category
@@ -124,10 +126,9 @@ def get_or_raise(*, session: Session, report_id: uuid.UUID, actor: Actor) -> Rep
     report = session.get(Report, report_id)
     if report is None or detail(actor, report) is Detail.HIDDEN:
         if report is not None:
-            audit.record(
+            audit.record_denial(
                 session,
                 actor=actor,
-                action="authz_denied",
                 object_type="report",
                 object_id=report_id,
                 details={"reason": "out_of_scope"},
@@ -145,13 +146,13 @@ def _cells_as_strings(report: Any) -> dict[str, str]:
     return out
 
 
-def _victims(report: Report) -> Victims:
-    return Victims(
-        killed=Killed(best=report.killed_best, low=report.killed_low, high=report.killed_high),
+def _victims(report: Report) -> VictimsRead:
+    return VictimsRead(
+        killed=KilledRead(best=report.killed_best, low=report.killed_low, high=report.killed_high),
         injured=report.injured,
         abducted=report.abducted,
         displaced=report.displaced,
-        disaggregation=report.victims_detail or [],
+        disaggregation=[VictimGroup.model_validate(g) for g in report.victims_detail or []],
     )
 
 
@@ -579,7 +580,11 @@ def update(
             report.consent_referral = value.referral
         else:
             setattr(report, name, value)
-    involves_children = _victims(report).involves_children
+    involves_children = any(
+        g.get("age_group") == "child"
+        and any(g.get(k) for k in ("killed", "injured", "abducted", "displaced"))
+        for g in report.victims_detail or []
+    )
     _apply_derived(report, involves_children)
     if {"location", "location_precision", "location_accuracy_m"} & changes.keys():
         _apply_location(report, mission, session)

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
 from geo import cells as geo_cells
@@ -34,6 +35,8 @@ from server.reports.service import BBox, ReportFilters
 from server.taxonomy.service import check_filter_codes
 
 router = APIRouter(prefix="/reports", tags=["reports"])
+
+GEOJSON_MEDIA_TYPE = "application/geo+json"
 
 
 def parse_bbox(text: str | None) -> BBox | None:
@@ -99,6 +102,7 @@ def _feature(view: ReportRead | ReportRedacted) -> Feature:
         "`format=geojson` returns an RFC 7946 FeatureCollection (redacted reports as their "
         "res-6 hexagon)."
     ),
+    responses={200: {"content": {GEOJSON_MEDIA_TYPE: {}}}},
 )
 def list_reports(
     session: DbSession,
@@ -114,7 +118,7 @@ def list_reports(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     format: Annotated[Literal["json", "geojson"], Query()] = "json",
-) -> ReportPage | FeatureCollection:
+) -> ReportPage | JSONResponse:
     check_filter_codes(category, family)
     if occurred_from and occurred_to and occurred_from >= occurred_to:
         raise ValidationFailedError.on("query:occurred_to", "must be later than occurred_from")
@@ -137,7 +141,11 @@ def list_reports(
     service.audit_sensitive_reads(session, actor, rows, "reports_listed_sensitive")
     views = _views(session, actor, rows)
     if format == "geojson":
-        return FeatureCollection(features=[_feature(v) for v in views], next_cursor=next_cursor)
+        collection = FeatureCollection(
+            features=[_feature(v) for v in views], next_cursor=next_cursor
+        )
+        # RFC 7946 section 12: GeoJSON has its own media type.
+        return JSONResponse(collection.model_dump(mode="json"), media_type=GEOJSON_MEDIA_TYPE)
     return ReportPage(items=views, next_cursor=next_cursor)
 
 

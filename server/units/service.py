@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyproj import Geod
+from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy import func, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
@@ -227,6 +228,10 @@ def set_aor(
 ) -> AorVersion:
     """Close the unit's current AOR version (if any) and open a new one with its cells."""
     require(actor, Permission.MANAGE_UNITS)
+    if isinstance(geometry, Polygon):
+        geometry = MultiPolygon([geometry])
+    if not isinstance(geometry, MultiPolygon) or geometry.is_empty or not geometry.is_valid:
+        raise ValidationFailedError.on("geometry", "an AOR must be a valid, non-empty polygon")
     now = utcnow()
     previous = current_aor(session=session, unit_id=unit.id)
     if previous is not None:

@@ -65,6 +65,9 @@ class RqQueue:
 
 def after_commit(session: Session, func: Callable[..., Any], *args: Any) -> None:
     """Queue ``func(*args)`` once the session's transaction commits (deduplicated)."""
+    if not session.in_transaction():
+        # Tie the job to a transaction, so that rolling it back discards the job.
+        session.begin()
     pending: list[tuple[Callable[..., Any], tuple[Any, ...]]] = session.info.setdefault(
         _PENDING_KEY, []
     )
@@ -81,6 +84,9 @@ def install_after_commit_hook(session_factory: Any, queue: JobQueue) -> None:
         for func, args in pending:
             queue.enqueue(func, *args)
 
-    @event.listens_for(session_factory, "after_rollback")
-    def _discard(session: Session) -> None:
-        session.info.pop(_PENDING_KEY, None)
+    @event.listens_for(session_factory, "after_soft_rollback")
+    def _discard(session: Session, previous_transaction: Any) -> None:
+        # Every rollback of the outermost transaction (even of one that never reached the
+        # database) discards its jobs; a savepoint rolling back leaves the outer jobs alone.
+        if not previous_transaction.nested:
+            session.info.pop(_PENDING_KEY, None)

@@ -414,7 +414,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("place_name", sa.String(length=200), nullable=True),
+        sa.Column("place_name", sa.String(length=500), nullable=True),
         sa.Column("admin1", sa.String(length=120), nullable=True),
         sa.Column("admin2", sa.String(length=120), nullable=True),
         sa.Column("coarse_longitude", sa.Float(), nullable=True),

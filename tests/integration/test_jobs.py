@@ -1,0 +1,121 @@
+"""Jobs: queued only after commit, run in-process by default and by an rq worker on Redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from shapely.geometry import box
+from sqlalchemy import select
+
+from server.access.policy import system_actor
+from server.reports import service as reports
+from server.reports.models import Report
+from server.reports.schemas import ReportCreate
+from server.units import service as units
+from server.worker import context as job_context
+from server.worker import tasks
+from server.worker.queue import RqQueue, after_commit, install_after_commit_hook
+from tests.seed import POINT_A1_1
+
+pytestmark = pytest.mark.integration
+
+
+class RecordingQueue:
+    def __init__(self) -> None:
+        self.jobs: list[tuple[object, tuple]] = []
+
+    def enqueue(self, func, *args) -> None:
+        self.jobs.append((func, args))
+
+
+def test_jobs_are_dispatched_once_after_commit_and_never_after_rollback(session_factory):
+    queue = RecordingQueue()
+    install_after_commit_hook(session_factory, queue)
+    session = session_factory()
+    after_commit(session, tasks.reassign_aor_units)
+    after_commit(session, tasks.reassign_aor_units)  # deduplicated
+    assert queue.jobs == []
+    session.commit()
+    assert queue.jobs == [(tasks.reassign_aor_units, ())]
+    after_commit(session, tasks.reassign_aor_units)
+    session.rollback()
+    session.commit()
+    assert len(queue.jobs) == 1
+    session.close()
+
+
+def _report_in_a1_1(session, settings, actor) -> Report:
+    body = ReportCreate.model_validate(
+        {
+            "id": str(uuid.uuid4()),
+            "category": "threats_intimidation",
+            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            "location": {"type": "Point", "coordinates": list(POINT_A1_1)},
+            "location_accuracy_m": 15,
+        }
+    )
+    report, _ = reports.create(
+        session=session, report_in=body, actor=actor, mission=settings.mission
+    )
+    return report
+
+
+def _shrink_company_a1_1(session, settings, mission) -> None:
+    unit = units.get_or_raise(session=session, unit_id=mission.unit_id("coy-a1-1"))
+    units.set_aor(
+        session=session,
+        unit=unit,
+        geometry=box(20.0, 5.95, 20.05, 6.0),
+        actor=system_actor("test"),
+        mission=settings.mission,
+    )
+
+
+def test_reassign_job_is_idempotent(session_factory, session, settings, mission, actor_of):
+    job_context.configure(
+        job_context.JobContext(settings=settings, session_factory=session_factory)
+    )
+    report = _report_in_a1_1(session, settings, actor_of("analyst"))
+    _shrink_company_a1_1(session, settings, mission)
+    session.commit()
+    tasks.reassign_aor_units()
+    first = session.scalar(select(Report.aor_unit_id).where(Report.id == report.id))
+    tasks.reassign_aor_units()
+    second = session.scalar(select(Report.aor_unit_id).where(Report.id == report.id))
+    assert first == second == mission.unit_id("bn-a1")
+
+
+@pytest.mark.redis
+def test_an_rq_worker_runs_the_job_against_the_database(
+    session_factory, session, settings, mission, actor_of
+):
+    from redis import Redis
+    from rq import SimpleWorker
+
+    redis_url = os.environ["VIGIL_TEST_REDIS_URL"]
+    connection = Redis.from_url(redis_url)
+    connection.flushdb()
+    queue = RqQueue(redis_url, f"vigil-test-{uuid.uuid4().hex[:8]}")
+    install_after_commit_hook(session_factory, queue)
+    job_context.configure(
+        job_context.JobContext(settings=settings, session_factory=session_factory)
+    )
+    report = _report_in_a1_1(session, settings, actor_of("analyst"))
+    assert report.aor_unit_id == mission.unit_id("coy-a1-1")
+    _shrink_company_a1_1(session, settings, mission)
+    session.commit()  # the AOR change queues the reassignment on Redis
+    jobs = queue.rq_queue.get_jobs()
+    assert [job.func_name for job in jobs] == ["server.worker.tasks.reassign_aor_units"]
+    assert jobs[0].retries_left == 3
+    SimpleWorker([queue.rq_queue], connection=connection).work(burst=True)
+    finished = queue.rq_queue.fetch_job(jobs[0].id)
+    assert finished.get_status() == "finished"
+    assert finished.return_value() > 0
+    session.expire_all()
+    assert session.scalar(select(Report.aor_unit_id).where(Report.id == report.id)) == (
+        mission.unit_id("bn-a1")
+    )
+    connection.flushdb()
