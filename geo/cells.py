@@ -8,6 +8,7 @@ h3-py is used only for single cells and for polygon fills.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -157,9 +158,8 @@ def compact_polygon_cells(polygon: Any, resolution: int, coarsest_resolution: in
         return np.zeros(0, dtype=np.int64)
     _min_lon, min_lat, _max_lon, max_lat = geometry.bounds
     # Metres → degrees, conservatively (longitude degrees shrink towards the poles).
-    metres_per_degree = 111_320.0 * max(
-        0.05, np.cos(np.radians(min(89.0, max(abs(min_lat), abs(max_lat)) + 1.0)))
-    )
+    widest_lat = min(89.0, max(abs(min_lat), abs(max_lat)) + 1.0)
+    metres_per_degree = 111_320.0 * max(0.05, math.cos(math.radians(widest_lat)))
 
     def margin(level: int) -> float:
         return average_edge_length_m(level) / metres_per_degree

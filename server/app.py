@@ -19,7 +19,7 @@ from server.auth.tokens import TokenService
 from server.auth.views import router as auth_router
 from server.db.session import create_engine_for, create_session_factory
 from server.devices.views import router as devices_router
-from server.errors import install_error_handlers
+from server.errors import COMMON_ERROR_RESPONSES, install_error_handlers
 from server.health.views import router as health_router
 from server.incidents.views import router as incidents_router
 from server.logs import configure_logging
@@ -106,7 +106,7 @@ def create_app(
     app.state.passwords = PasswordService(settings.auth)
     install_error_handlers(app)
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=COMMON_ERROR_RESPONSES)
     for router in (
         auth_router,
         taxonomy_router,

@@ -18,7 +18,7 @@ from server.access.policy import Actor, actor_for
 from server.audit import service as audit
 from server.auth.passwords import PasswordService
 from server.auth.tokens import TokenService
-from server.errors import AuthenticationError
+from server.errors import AuthenticationError, PermissionDeniedError
 from server.settings import Settings
 from server.users.models import User
 
@@ -46,10 +46,21 @@ def get_session(request: Request) -> Iterator[Session]:
     try:
         yield session
         session.commit()
-    except BaseException:
+    except BaseException as exc:
         session.rollback()
         try:
-            # A refused request still leaves its authz_denied events (SECURITY.md Z1).
+            # A refused request still leaves its authz_denied events (SECURITY.md Z1): those
+            # the services recorded for hidden records, and one for a function-level refusal.
+            actor = getattr(request.state, "actor", None)
+            if isinstance(exc, PermissionDeniedError) and actor is not None:
+                route = request.scope.get("route")
+                audit.defer_denial(
+                    session,
+                    actor=actor,
+                    object_type="route",
+                    object_id=getattr(route, "path", None),
+                    details={"reason": "permission", "method": request.method},
+                )
             audit.keep_denials(session)
         except Exception:  # never let the audit retry mask the request's own error
             session.rollback()
@@ -98,7 +109,9 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
 def get_current_actor(request: Request, session: DbSession, user: CurrentUser) -> Actor:
-    return actor_for(session, user, getattr(request.state, "request_id", None))
+    actor = actor_for(session, user, getattr(request.state, "request_id", None))
+    request.state.actor = actor
+    return actor
 
 
 CurrentActor = Annotated[Actor, Depends(get_current_actor)]

@@ -29,6 +29,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -39,8 +40,10 @@ from server.taxonomy.codes import UnknownCategoryError
 log = logging.getLogger("vigil.errors")
 
 __all__ = [
+    "COMMON_ERROR_RESPONSES",
     "AuthenticationError",
     "ConflictError",
+    "ErrorBody",
     "FieldError",
     "IdempotencyConflictError",
     "InUseError",
@@ -63,6 +66,34 @@ __all__ = [
 class FieldError:
     field: str
     message: str
+
+
+class FieldErrorBody(BaseModel):
+    field: str = Field(
+        description="The field at fault, e.g. `location.coordinates` or `query:bbox`."
+    )
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error Vigil answers has this shape."""
+
+    code: str = Field(description="Stable machine-readable code, e.g. `validation_failed`.")
+    message: str = Field(description="A sentence a field officer's app can show as it is.")
+    errors: list[FieldErrorBody] = Field(description="One entry per field at fault.")
+    request_id: str | None = Field(description="Quote it when asking for help.")
+
+
+#: The error responses every API route may give, for the OpenAPI document.
+COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Not signed in, or the session is no longer valid"},
+    403: {"model": ErrorBody, "description": "Your role may not do this"},
+    404: {"model": ErrorBody, "description": "Absent, or not visible to you"},
+    413: {"model": ErrorBody, "description": "Request body too large"},
+    422: {"model": ErrorBody, "description": "Invalid input; `errors` names each field"},
+    500: {"model": ErrorBody, "description": "Unexpected error; nothing was saved"},
+    503: {"model": ErrorBody, "description": "Database unavailable; retry later"},
+}
 
 
 class VigilError(Exception):
@@ -274,8 +305,10 @@ def install_error_handlers(app: FastAPI) -> None:
                 ),
                 status_code=422,
             )
+        # A body over the limit (found while streaming it) is a problem of the field "body".
+        errors = [FieldError("body", str(exc.detail))] if exc.status_code == 413 else []
         return JSONResponse(
-            error_body(code, str(exc.detail), (), _request_id(request)),
+            error_body(code, str(exc.detail), errors, _request_id(request)),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

@@ -10,7 +10,7 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import error_body, unexpected_error_response
+from server.errors import FieldError, error_body, unexpected_error_response
 
 __all__ = ["BodySizeLimitMiddleware", "RequestContextMiddleware", "UnexpectedErrorMiddleware"]
 
@@ -66,11 +66,12 @@ class BodySizeLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def _reject(self, scope: Scope, send: Send) -> None:
+        message = _too_large_message(self.max_bytes)
         body = json.dumps(
             error_body(
                 "payload_too_large",
-                _too_large_message(self.max_bytes),
-                (),
+                message,
+                (FieldError("body", message),),
                 scope.get("state", {}).get("request_id"),
             )
         ).encode()

@@ -24,6 +24,7 @@ from server.db.base import utcnow
 
 __all__ = [
     "ChainBreak",
+    "defer_denial",
     "event_hash",
     "keep_denials",
     "list_",
@@ -148,6 +149,27 @@ def record_denial(
     }
     session.info.setdefault(_DENIALS_KEY, []).append(kwargs)
     return record(session, **kwargs)
+
+
+def defer_denial(
+    session: Session,
+    *,
+    actor: Actor | None,
+    object_type: str,
+    object_id: object,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Queue an ``authz_denied`` event for :func:`keep_denials` without appending it now
+    (for refusals noticed after the request's work was already rolled back)."""
+    session.info.setdefault(_DENIALS_KEY, []).append(
+        {
+            "actor": actor,
+            "action": "authz_denied",
+            "object_type": object_type,
+            "object_id": object_id,
+            "details": details,
+        }
+    )
 
 
 def keep_denials(session: Session) -> None:

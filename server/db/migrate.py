@@ -8,11 +8,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 __all__ = ["current_revision", "downgrade", "head_revision", "is_at_head", "upgrade"]
 
 _INI = Path(__file__).with_name("alembic.ini")
+_MIGRATION_LOCK = 0x56494749  # "VIGI"
 
 
 def _config() -> Config:
@@ -23,6 +24,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply every migration up to ``revision`` in one transaction per migration run."""
     config = _config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Two API replicas starting together must not both run the migrations: the second
+            # waits here, then finds the schema at head and does nothing.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

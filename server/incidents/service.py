@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, and_, exists, not_, or_, select
+from sqlalchemy import Select, and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from server.access import policy
@@ -22,6 +22,7 @@ from server.incidents.models import Incident, IncidentReport, IncidentStatus
 from server.pagination import decode_cursor, encode_cursor
 from server.reports.enums import TimePrecision
 from server.reports.models import Report
+from server.taxonomy.codes import Sensitivity
 
 __all__ = [
     "IncidentFilters",
@@ -125,10 +126,8 @@ def _report_scope_exists(actor: Actor) -> Any:
         select(IncidentReport.report_id)
         .join(Report, Report.id == IncidentReport.report_id)
         .where(
-            or_(
-                IncidentReport.incident_id == Incident.id,
-                IncidentReport.incident_id == Incident.merged_into_id,
-            ),
+            # A merged incident has no reports of its own; its survivor holds them.
+            IncidentReport.incident_id == func.coalesce(Incident.merged_into_id, Incident.id),
             policy.scope_clause(actor, Report.reporting_unit_id, Report.aor_unit_id),
         )
     )
@@ -237,6 +236,27 @@ def full_detail_ids(
     return {
         i.id for i in incidents if detail(session=session, actor=actor, incident=i) is Detail.FULL
     }
+
+
+def audit_sensitive_reads(
+    *, session: Session, actor: Actor, incidents: Sequence[Incident], action: str
+) -> None:
+    """One audit row per request that showed sensitive incidents in full (SECURITY.md L1)."""
+    shown = [
+        str(i.id)
+        for i in incidents
+        if i.sensitivity is not Sensitivity.NORMAL
+        and detail(session=session, actor=actor, incident=i) is Detail.FULL
+    ]
+    if shown:
+        audit.record(
+            session,
+            actor=actor,
+            action=action,
+            object_type="incident",
+            object_id=shown[0] if len(shown) == 1 else None,
+            details={"incident_ids": shown},
+        )
 
 
 # --------------------------------------------------------------------------- merging

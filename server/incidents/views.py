@@ -106,6 +106,9 @@ def list_incidents(
         limit=min(limit, settings.mission.page_size_max),
         cursor=cursor,
     )
+    service.audit_sensitive_reads(
+        session=session, actor=actor, incidents=rows, action="incidents_listed_sensitive"
+    )
     return IncidentPage(items=[_view(session, actor, i) for i in rows], next_cursor=next_cursor)
 
 
@@ -153,6 +156,9 @@ def get_incident(
     incident_id: uuid.UUID, session: DbSession, actor: CurrentActor
 ) -> IncidentRead | IncidentRedacted:
     incident = service.get_or_raise(session=session, incident_id=incident_id, actor=actor)
+    service.audit_sensitive_reads(
+        session=session, actor=actor, incidents=[incident], action="incident_read_sensitive"
+    )
     return _view(session, actor, incident)
 
 

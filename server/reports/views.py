@@ -12,6 +12,7 @@ from pydantic import AwareDatetime
 from geo import cells as geo_cells
 from server.deps import AppSettings, CurrentActor, DbSession
 from server.errors import (
+    ErrorBody,
     PermissionDeniedError,
     PreconditionRequiredError,
     ValidationFailedError,
@@ -215,11 +216,14 @@ def _expected_version(if_match: str | None, body_version: int | None) -> int:
 
 @router.patch(
     "/{report_id}",
-    response_model=ReportRead,
+    response_model=ReportView,
     summary="Edit a report (optimistic concurrency: If-Match or version)",
+    description="Answers with the report as you may now see it: if the edit made it sensitive "
+    "(a category of sexual violence, a child victim, an informant source), the answer is its "
+    "redacted form, without an ETag.",
     responses={
-        412: {"description": "Someone changed the report since you read it"},
-        428: {"description": "No version given"},
+        412: {"model": ErrorBody, "description": "Someone changed the report since you read it"},
+        428: {"model": ErrorBody, "description": "No version given"},
     },
 )
 def update_report(
@@ -230,7 +234,7 @@ def update_report(
     settings: AppSettings,
     response: Response,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
-) -> ReportRead:
+) -> ReportRead | ReportRedacted:
     report = service.get_or_raise(session=session, report_id=report_id, actor=actor)
     expected = _expected_version(if_match, body.version)
     report = service.update(
@@ -242,12 +246,8 @@ def update_report(
         mission=settings.mission,
     )
     view = service.to_view(session=session, actor=actor, report=report)
-    if not isinstance(view, ReportRead):
-        # The edit raised the report's sensitivity above what this reader may see.
-        raise PermissionDeniedError(
-            "Saved. The report is now sensitive and no longer shown to you in full."
-        )
-    response.headers["ETag"] = f'"{report.version}"'
+    if isinstance(view, ReportRead):
+        response.headers["ETag"] = f'"{report.version}"'
     return view
 
 
