@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.audit.views import router as audit_router
 from server.auth.passwords import PasswordService
+from server.auth.throttle import LoginThrottler
 from server.auth.tokens import TokenService
 from server.auth.views import router as auth_router
 from server.db.session import create_engine_for, create_session_factory
@@ -104,6 +105,7 @@ def create_app(
         settings.secret_key, timedelta(minutes=settings.auth.access_token_minutes)
     )
     app.state.passwords = PasswordService(settings.auth)
+    app.state.throttle = LoginThrottler(settings.secret_key, settings.auth)
     install_error_handlers(app)
 
     api = APIRouter(prefix=API_PREFIX, responses=COMMON_ERROR_RESPONSES)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from server.access.policy import Actor, actor_for
 from server.audit import service as audit
 from server.auth.passwords import PasswordService
+from server.auth.throttle import LoginThrottler
 from server.auth.tokens import TokenService
 from server.errors import AuthenticationError, PermissionDeniedError
 from server.settings import Settings
@@ -28,6 +29,7 @@ __all__ = [
     "CurrentUser",
     "DbSession",
     "Passwords",
+    "Throttle",
     "Tokens",
 ]
 
@@ -78,6 +80,11 @@ def get_tokens(request: Request) -> TokenService:
     return tokens
 
 
+def get_throttle(request: Request) -> LoginThrottler:
+    throttle: LoginThrottler = request.app.state.throttle
+    return throttle
+
+
 def get_passwords(request: Request) -> PasswordService:
     passwords: PasswordService = request.app.state.passwords
     return passwords
@@ -87,6 +94,7 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 Tokens = Annotated[TokenService, Depends(get_tokens)]
 Passwords = Annotated[PasswordService, Depends(get_passwords)]
+Throttle = Annotated[LoginThrottler, Depends(get_throttle)]
 
 
 def get_current_user(

@@ -128,6 +128,12 @@ class PolygonalGeometry(BaseModel):
             raise ValueError(f"the polygon is not valid: {explain_validity(geometry)}")
         if geometry.area == 0:
             raise ValueError("the polygon has no area")
+        min_lon, _min_lat, max_lon, _max_lat = geometry.bounds
+        if max_lon - min_lon > 180:
+            raise ValueError(
+                "the polygon spans more than 180° of longitude; areas across the antimeridian "
+                "are not supported: split it at ±180° into a MultiPolygon"
+            )
         if isinstance(geometry, Polygon):
             geometry = MultiPolygon([geometry])
         return geometry

@@ -65,11 +65,12 @@ class BodySizeLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        message = _too_large_message(self.max_bytes)
+    async def _reject(
+        self, scope: Scope, send: Send, *, status: int, code: str, message: str
+    ) -> None:
         body = json.dumps(
             error_body(
-                "payload_too_large",
+                code,
                 message,
                 (FieldError("body", message),),
                 scope.get("state", {}).get("request_id"),
@@ -78,7 +79,7 @@ class BodySizeLimitMiddleware:
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
@@ -96,9 +97,22 @@ class BodySizeLimitMiddleware:
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.max_bytes + 1
+                    await self._reject(
+                        scope,
+                        send,
+                        status=400,
+                        code="bad_request",
+                        message="the Content-Length header is not a number",
+                    )
+                    return
                 if declared > self.max_bytes:
-                    await self._reject(scope, send)
+                    await self._reject(
+                        scope,
+                        send,
+                        status=413,
+                        code="payload_too_large",
+                        message=_too_large_message(self.max_bytes),
+                    )
                     return
         received = 0
         limit = self.max_bytes

@@ -171,22 +171,52 @@ class _As:
         return self.http.delete(url, **self._merge(kwargs))
 
 
-@pytest.fixture
-def app(settings: Settings, engine: Engine, session_factory: sessionmaker[Session]) -> Any:
+@pytest.fixture(scope="session")
+def api_session_factory() -> sessionmaker[Session]:
+    """The app's session factory, re-bound to each test's connection by ``api``.
+
+    One app serves the whole run: building a FastAPI app costs more than most API tests.
+    """
+    return sessionmaker(join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, engine: Engine, api_session_factory: sessionmaker[Session]) -> Any:
     from server.app import create_app
     from server.worker.queue import InProcessQueue
 
     return create_app(
-        settings, session_factory=session_factory, engine=engine, queue=InProcessQueue()
+        settings, session_factory=api_session_factory, engine=engine, queue=InProcessQueue()
     )
 
 
-@pytest.fixture
-def api(app: Any, mission: seed.Mission) -> Iterator[ApiClient]:
+@pytest.fixture(scope="session")
+def http(app: Any) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
-    with TestClient(app, raise_server_exceptions=False) as http:
-        yield ApiClient(http=http, tokens=app.state.tokens, mission=mission)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def api(
+    app: Any,
+    http: Any,
+    settings: Settings,
+    connection: Connection,
+    api_session_factory: sessionmaker[Session],
+    mission: seed.Mission,
+) -> Iterator[ApiClient]:
+    from server.worker import context as job_context
+
+    api_session_factory.configure(bind=connection)
+    # Other tests may have pointed in-process jobs elsewhere; jobs run on this test's connection.
+    job_context.configure(
+        job_context.JobContext(settings=settings, session_factory=api_session_factory)
+    )
+    http.cookies.clear()
+    yield ApiClient(http=http, tokens=app.state.tokens, mission=mission)
+    api_session_factory.configure(bind=None)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from server.auth import service
 from server.auth.schemas import Me, TokenRead
 from server.db.base import utcnow
-from server.deps import AppSettings, CurrentActor, CurrentUser, DbSession, Passwords, Tokens
+from server.deps import CurrentActor, CurrentUser, DbSession, Passwords, Throttle, Tokens
 from server.errors import AuthenticationError, TooManyAttemptsError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -23,7 +23,7 @@ def issue_token(
     session: DbSession,
     passwords: Passwords,
     tokens: Tokens,
-    settings: AppSettings,
+    throttle: Throttle,
 ) -> TokenRead:
     try:
         _user, token = service.login(
@@ -32,7 +32,7 @@ def issue_token(
             password=form.password,
             passwords=passwords,
             tokens=tokens,
-            auth=settings.auth,
+            throttle=throttle,
             request_id=getattr(request.state, "request_id", None),
         )
     except (AuthenticationError, TooManyAttemptsError):

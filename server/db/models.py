@@ -1,6 +1,7 @@
 """Imports every ORM model so the metadata is complete (for Alembic and for tests)."""
 
 from server.audit.models import AuditChainHead, AuditEvent
+from server.auth.models import LoginThrottle
 from server.db.base import Base
 from server.devices.models import Device
 from server.incidents.models import Incident, IncidentReport
@@ -18,6 +19,7 @@ __all__ = [
     "Device",
     "Incident",
     "IncidentReport",
+    "LoginThrottle",
     "Report",
     "ReportRevision",
     "ReportVerification",

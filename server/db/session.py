@@ -70,6 +70,9 @@ def _sqlite_engine(settings: Settings, database: str | None) -> Engine:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front: two transactions that read then write can
         # then never deadlock into SQLITE_BUSY_SNAPSHOT; they queue on busy_timeout instead.
+        # Autocommit connections (health probes) read without taking it.
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

@@ -21,7 +21,8 @@ def readyz(request: Request) -> JSONResponse:
     engine = request.app.state.engine
     checks: dict[str, str] = {}
     try:
-        with engine.connect() as connection:
+        # Autocommit: a probe must not queue behind a long write (an import) for the lock.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception:  # any failure to reach the database means "not ready"

@@ -299,7 +299,9 @@ def _filtered(
         statement = statement.where(Report.family.in_(filters.families))
     if filters.unit_id is not None:
         unit = session.get(Unit, filters.unit_id)
-        subtree = units.subtree_ids(session=session, unit=unit) if unit else []
+        if unit is None:
+            raise ValidationFailedError.on("query:unit", f"unit {filters.unit_id} does not exist")
+        subtree = units.subtree_ids(session=session, unit=unit)
         statement = statement.where(
             or_(
                 and_(

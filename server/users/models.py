@@ -26,9 +26,6 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: Bumped on password, role, unit or status change: every token issued before is void.
     token_version: Mapped[int] = mapped_column(Integer, default=0)
-    failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
-    first_failed_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

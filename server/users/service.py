@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from server.access.policy import Actor, Permission, require
 from server.audit import service as audit
 from server.auth.passwords import PasswordService, check_password_rules
+from server.auth.throttle import LoginThrottler
 from server.db.base import utcnow
 from server.errors import NotFoundError, ValidationFailedError
 from server.units.models import Unit
@@ -60,7 +61,6 @@ def create(
         password_hash=passwords.hash(password),
         is_active=True,
         token_version=0,
-        failed_login_count=0,
     )
     session.add(user)
     session.flush()
@@ -82,6 +82,7 @@ def update(
     user_in: UserUpdate,
     actor: Actor,
     passwords: PasswordService,
+    throttle: LoginThrottler | None = None,
 ) -> User:
     require(actor, Permission.MANAGE_USERS)
     changes = user_in.model_dump(exclude_unset=True)
@@ -104,8 +105,8 @@ def update(
         check_password_rules(password, username=user.username)
         user.password_hash = passwords.hash(password)
         user.password_changed_at = utcnow()
-        user.failed_login_count = 0
-        user.locked_until = None
+        if throttle is not None:
+            throttle.clear(session, user.username)  # a reset password also lifts a lockout
     if {"role", "unit_id", "is_active", "password"} & changes.keys():
         user.token_version += 1
     user.updated_at = utcnow()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
+from sqlalchemy.orm import Session
 
 from server.access.policy import Permission, require
-from server.deps import CurrentActor, DbSession, Passwords
+from server.auth.throttle import LoginThrottler
+from server.deps import CurrentActor, DbSession, Passwords, Throttle
 from server.users import service
 from server.users.models import User
 from server.users.schemas import UserCreate, UserRead, UserUpdate
@@ -13,7 +15,7 @@ from server.users.schemas import UserCreate, UserRead, UserUpdate
 router = APIRouter(prefix="/users", tags=["users"])
 
 
-def _read(user: User) -> UserRead:
+def _read(user: User, session: Session, throttle: LoginThrottler) -> UserRead:
     return UserRead(
         id=user.id,
         username=user.username,
@@ -21,7 +23,7 @@ def _read(user: User) -> UserRead:
         role=user.role,
         unit_id=user.unit_id,
         is_active=user.is_active,
-        locked_until=user.locked_until,
+        locked_until=throttle.locked_until(session, user.username),
         last_login_at=user.last_login_at,
         created_at=user.created_at,
         updated_at=user.updated_at,
@@ -29,9 +31,9 @@ def _read(user: User) -> UserRead:
 
 
 @router.get("", response_model=list[UserRead], summary="All users (admin)")
-def list_users(session: DbSession, actor: CurrentActor) -> list[UserRead]:
+def list_users(session: DbSession, actor: CurrentActor, throttle: Throttle) -> list[UserRead]:
     require(actor, Permission.MANAGE_USERS)
-    return [_read(u) for u in service.list_(session=session)]
+    return [_read(u, session, throttle) for u in service.list_(session=session)]
 
 
 @router.post(
@@ -41,15 +43,20 @@ def list_users(session: DbSession, actor: CurrentActor) -> list[UserRead]:
     summary="Create a user (admin)",
 )
 def create_user(
-    body: UserCreate, session: DbSession, actor: CurrentActor, passwords: Passwords
+    body: UserCreate,
+    session: DbSession,
+    actor: CurrentActor,
+    passwords: Passwords,
+    throttle: Throttle,
 ) -> UserRead:
-    return _read(service.create(session=session, user_in=body, actor=actor, passwords=passwords))
+    user = service.create(session=session, user_in=body, actor=actor, passwords=passwords)
+    return _read(user, session, throttle)
 
 
 @router.get("/{user_id}", response_model=UserRead, summary="One user (admin)")
-def get_user(user_id: int, session: DbSession, actor: CurrentActor) -> UserRead:
+def get_user(user_id: int, session: DbSession, actor: CurrentActor, throttle: Throttle) -> UserRead:
     require(actor, Permission.MANAGE_USERS)
-    return _read(service.get_or_raise(session=session, user_id=user_id))
+    return _read(service.get_or_raise(session=session, user_id=user_id), session, throttle)
 
 
 @router.patch(
@@ -58,10 +65,21 @@ def get_user(user_id: int, session: DbSession, actor: CurrentActor) -> UserRead:
     summary="Change role, unit, status or password (admin); voids the user's tokens",
 )
 def update_user(
-    user_id: int, body: UserUpdate, session: DbSession, actor: CurrentActor, passwords: Passwords
+    user_id: int,
+    body: UserUpdate,
+    session: DbSession,
+    actor: CurrentActor,
+    passwords: Passwords,
+    throttle: Throttle,
 ) -> UserRead:
     require(actor, Permission.MANAGE_USERS)
     user = service.get_or_raise(session=session, user_id=user_id)
-    return _read(
-        service.update(session=session, user=user, user_in=body, actor=actor, passwords=passwords)
+    updated = service.update(
+        session=session,
+        user=user,
+        user_in=body,
+        actor=actor,
+        passwords=passwords,
+        throttle=throttle,
     )
+    return _read(updated, session, throttle)

@@ -149,3 +149,40 @@ def test_a_successful_sign_in_resets_the_failure_count(api, settings):
         assert sign_in(api, "commander-a", "wrong password, again").status_code == 401
 
     assert sign_in(api, "commander-a", PASSWORD).status_code == 200
+
+
+def test_lockout_does_not_reveal_which_usernames_exist(api, settings):
+    """An unknown username locks after the same number of failures, with the same answer, so
+    the 429 is no oracle for real accounts (SECURITY.md S3)."""
+    attempts = settings.auth.max_failed_logins
+    answers = {}
+    for username in ("officer-b", "nobody-here"):
+        for _ in range(attempts):
+            assert sign_in(api, username, "wrong password, again").status_code == 401
+        locked = sign_in(api, username, "wrong password, again")
+        answers[username] = (locked.status_code, without_request_id(locked.json()))
+    assert answers["officer-b"] == answers["nobody-here"]
+    assert answers["officer-b"][0] == 429
+
+
+def test_a_password_reset_lifts_the_lockout(api, settings):
+    for _ in range(settings.auth.max_failed_logins):
+        sign_in(api, "officer-b", "wrong password, again")
+    user_id = api.mission.users["officer_b"].id
+    admin = api.as_("admin")
+    assert admin.get(f"{API}/users/{user_id}").json()["locked_until"] is not None
+    reset = admin.patch(f"{API}/users/{user_id}", json={"password": "a brand new passphrase"})
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["locked_until"] is None
+    assert sign_in(api, "officer-b", "a brand new passphrase").status_code == 200
+
+
+def test_the_throttle_stores_no_username_in_clear(api, session):
+    from sqlalchemy import select
+
+    from server.auth.models import LoginThrottle
+
+    sign_in(api, "my-password-typed-in-the-wrong-box", "x")
+    keys = list(session.scalars(select(LoginThrottle.username_key)))
+    assert keys
+    assert all("password" not in key and len(key) == 64 for key in keys)

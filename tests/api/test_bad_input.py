@@ -247,12 +247,15 @@ def test_body_just_under_the_limit_is_read(api, settings):
     assert response.status_code == 201, response.text
 
 
-def test_invalid_content_length_is_413(api):
+def test_invalid_content_length_is_400(api):
     response = api.as_("officer_a").post(
         REPORTS, content=b"{}", headers={**JSON, "content-length": "lots"}
     )
 
-    assert response.status_code == 413
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"field": "body", "message": "the Content-Length header is not a number"}
+    ]
     assert stored_reports(api) == []
 
 
@@ -631,3 +634,36 @@ def test_revoking_without_a_reason_is_422(api):
 
     assert_refused(response, "reason", "at least 3 characters")
     assert officer.get(f"{API}/devices/{device_id}").json()["revoked_at"] is None
+
+
+def test_an_aor_across_the_antimeridian_is_refused(api):
+    unit_id = api.mission.unit_id("coy-a1-1")
+    ring = [[179.5, 5.0], [-179.5, 5.0], [-179.5, 6.0], [179.5, 6.0], [179.5, 5.0]]
+    response = api.as_("admin").put(
+        f"{API}/units/{unit_id}/aor", json={"geometry": {"type": "Polygon", "coordinates": [ring]}}
+    )
+    assert response.status_code == 422, response.text
+    assert "antimeridian" in response.json()["message"]
+    versions = api.as_("admin").get(f"{API}/units/{unit_id}/aor/versions").json()
+    assert len(versions) == 1
+
+
+def test_an_unknown_unit_filter_is_422(api):
+    response = api.as_("analyst").get(REPORTS, params={"unit": 999_999})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query:unit"
+
+
+def test_usernames_are_stored_lower_case(api):
+    response = api.as_("admin").post(
+        f"{API}/users",
+        json={
+            "username": "New.Officer",
+            "full_name": "New Officer",
+            "role": "field_officer",
+            "unit_id": api.mission.unit_id("bn-a1"),
+            "password": "a fine long passphrase",
+        },
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["username"] == "new.officer"

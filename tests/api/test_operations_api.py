@@ -110,3 +110,17 @@ def test_openapi_document_lists_the_api(api):
         assert path in paths, path
     geojson = paths[f"{API}/reports"]["get"]["responses"]["200"]["content"]
     assert "application/geo+json" in geojson
+
+
+def test_readyz_does_not_wait_behind_an_open_write(own_engine_http, engine):
+    """A long write (an import) must not make the node look dead to its orchestrator."""
+    import time
+
+    with engine.connect() as writer:
+        writer.begin()
+        writer.exec_driver_sql("SELECT 1")  # on SQLite this holds the write lock
+        started = time.perf_counter()
+        response = own_engine_http.get("/readyz")
+        elapsed = time.perf_counter() - started
+    assert response.status_code == 200, response.text
+    assert elapsed < 5  # far below the 30 s busy timeout it would otherwise wait out

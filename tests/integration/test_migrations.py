@@ -84,9 +84,11 @@ def test_cell_columns_are_64_bit_integers(engine) -> None:
         assert str(columns[f"h3_res{resolution}"]["type"]).upper() == "BIGINT"
 
 
-def test_upgrade_downgrade_upgrade_on_a_fresh_database(tmp_path) -> None:
-    """The whole migration chain runs forward, back to empty, and forward again."""
+@pytest.fixture
+def fresh_engine(tmp_path):
+    """An engine on a new, empty database of the backend under test."""
     url = os.environ.get("VIGIL_TEST_DATABASE_URL")
+    admin = None
     if url:
         name = f"vigil_mig_{uuid.uuid4().hex[:8]}"
         admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -98,16 +100,46 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_database(tmp_path) -> None:
     settings = Settings.load(data_dir=tmp_path, database={"url": fresh_url})
     engine = create_engine_for(settings)
     try:
-        migrate.upgrade(engine)
-        assert "reports" in inspect(engine).get_table_names()
-        migrate.downgrade(engine, "base")
-        tables = set(inspect(engine).get_table_names()) - {"alembic_version", "spatial_ref_sys"}
-        assert tables == set()
-        migrate.upgrade(engine)
-        assert migrate.is_at_head(engine)
+        yield engine
     finally:
         engine.dispose()
-        if url:
+        if admin is not None:
             with admin.connect() as connection:
                 connection.execute(text(f'DROP DATABASE "{name}"'))
             admin.dispose()
+
+
+def test_upgrade_downgrade_upgrade_on_a_fresh_database(fresh_engine) -> None:
+    """The whole migration chain runs forward, back to empty, and forward again."""
+    migrate.upgrade(fresh_engine)
+    assert "reports" in inspect(fresh_engine).get_table_names()
+    migrate.downgrade(fresh_engine, "base")
+    tables = set(inspect(fresh_engine).get_table_names()) - {"alembic_version", "spatial_ref_sys"}
+    assert tables == set()
+    migrate.upgrade(fresh_engine)
+    assert migrate.is_at_head(fresh_engine)
+
+
+def test_upgrading_keeps_every_row(fresh_engine) -> None:
+    """Rows written under the first schema survive every later migration (on SQLite a table
+    rebuild with foreign keys enforced would cascade-delete a user's devices)."""
+    migrate.upgrade(fresh_engine, "0001")
+    rows = {
+        "units": "(id, code, name, kind, component, path, depth, sees_whole_mission, created_at,"
+        " updated_at) VALUES (1, 'hq', 'HQ', 'mission_hq', 'civilian', '/1/', 0, true, :t, :t)",
+        "users": "(id, username, full_name, role, unit_id, password_hash, is_active,"
+        " token_version, failed_login_count, password_changed_at, created_at, updated_at)"
+        " VALUES (1, 'a', 'A', 'admin', 1, 'x', true, 0, 0, :t, :t, :t)",
+        "devices": "(id, user_id, name, platform, registered_at, credential_version)"
+        " VALUES ('11111111-1111-1111-1111-111111111111', 1, 'phone', 'android', :t, 0)",
+    }
+    with fresh_engine.begin() as connection:
+        for table, values in rows.items():
+            connection.execute(text(f"INSERT INTO {table} {values}"), {"t": "2026-01-01T00:00:00"})
+    migrate.upgrade(fresh_engine)
+    with fresh_engine.connect() as connection:
+        counts = [
+            connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            for table in ("units", "users", "devices")
+        ]
+    assert counts == [1, 1, 1]
