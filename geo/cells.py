@@ -9,7 +9,7 @@ h3-py is used only for single cells and for polygon fills.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import h3.api.basic_int as h3
@@ -291,8 +291,3 @@ def cell_from_string(text: str) -> int:
     except (ValueError, TypeError) as exc:
         raise InvalidCellError(f"{text!r} is not a valid H3 cell") from exc
     return _checked(value)
-
-
-def cells_to_strings(cells: Iterable[int]) -> list[str]:
-    """Hexadecimal forms of many cells."""
-    return [cell_to_string(c) for c in cells]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
 from shapely.validation import explain_validity
@@ -21,7 +20,6 @@ __all__ = [
     "PolygonalGeometry",
     "check_lon_lat",
     "geometry_to_geojson",
-    "round_coordinates",
 ]
 
 COORDINATE_DECIMALS = 6  # ~0.1 m: more is noise, and it keeps responses small
@@ -137,11 +135,6 @@ class PolygonalGeometry(BaseModel):
         if isinstance(geometry, Polygon):
             geometry = MultiPolygon([geometry])
         return geometry
-
-
-def round_coordinates(geometry: Any, decimals: int = COORDINATE_DECIMALS) -> Any:
-    """Round every coordinate of a shapely geometry (for compact, stable output)."""
-    return shapely.set_precision(geometry, 10.0**-decimals, mode="pointwise")
 
 
 def geometry_to_geojson(geometry: Any, decimals: int = COORDINATE_DECIMALS) -> dict[str, Any]:

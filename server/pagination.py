@@ -12,10 +12,14 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import Session
 
 from server.errors import ValidationFailedError
 
-__all__ = ["Cursor", "decode_cursor", "encode_cursor"]
+__all__ = ["Cursor", "decode_cursor", "encode_cursor", "newest_first_page"]
 
 
 @dataclass(frozen=True)
@@ -41,3 +45,24 @@ def decode_cursor(text: str) -> Cursor:
         raise ValidationFailedError.on(
             "query:cursor", "is not a cursor this server issued; start again without it"
         ) from exc
+
+
+def newest_first_page(
+    session: Session, statement: Select[Any], model: Any, *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of ``statement`` ordered by ``(list_sort_at, id)`` descending, and the cursor
+    of the next page (None on the last). ``model`` must have those two columns."""
+    if cursor:
+        position = decode_cursor(cursor)
+        statement = statement.where(
+            or_(
+                model.list_sort_at < position.sort_at,
+                and_(model.list_sort_at == position.sort_at, model.id < position.id),
+            )
+        )
+    statement = statement.order_by(model.list_sort_at.desc(), model.id.desc()).limit(limit + 1)
+    rows = list(session.scalars(statement))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1].list_sort_at, rows[-1].id)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from server.errors import PermissionDeniedError
@@ -186,11 +186,6 @@ def full_detail_clause(actor: Actor, sensitivity_column: Any) -> ColumnElement[b
         return or_(sensitivity_column.is_(None), sensitivity_column.not_in(withheld))
     tiers = sorted(t.value for t in full)
     return and_(sensitivity_column.is_not(None), sensitivity_column.in_(tiers))
-
-
-def restrict(statement: Select[Any], actor: Actor, *unit_columns: Any) -> Select[Any]:
-    """Apply the scope to a select over a table with the given unit columns."""
-    return statement.where(scope_clause(actor, *unit_columns))
 
 
 def system_actor(purpose: str) -> Actor:

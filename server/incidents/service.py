@@ -19,7 +19,7 @@ from server.db.base import utcnow
 from server.errors import NotFoundError, PermissionDeniedError, ValidationFailedError
 from server.incidents.fusion import derive
 from server.incidents.models import Incident, IncidentReport, IncidentStatus
-from server.pagination import decode_cursor, encode_cursor
+from server.pagination import newest_first_page
 from server.reports.enums import TimePrecision
 from server.reports.models import Report
 from server.taxonomy.codes import Sensitivity
@@ -210,32 +210,7 @@ def list_(
     *, session: Session, actor: Actor, filters: IncidentFilters, limit: int, cursor: str | None
 ) -> tuple[list[Incident], str | None]:
     statement = _filtered(select(Incident), actor, filters)
-    if cursor:
-        position = decode_cursor(cursor)
-        statement = statement.where(
-            or_(
-                Incident.list_sort_at < position.sort_at,
-                and_(Incident.list_sort_at == position.sort_at, Incident.id < position.id),
-            )
-        )
-    statement = statement.order_by(Incident.list_sort_at.desc(), Incident.id.desc()).limit(
-        limit + 1
-    )
-    rows = list(session.scalars(statement))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].list_sort_at, rows[-1].id)
-    return rows, next_cursor
-
-
-def full_detail_ids(
-    *, session: Session, actor: Actor, incidents: Sequence[Incident]
-) -> set[uuid.UUID]:
-    """Ids among ``incidents`` the actor may see in full (tier and every report in scope)."""
-    return {
-        i.id for i in incidents if detail(session=session, actor=actor, incident=i) is Detail.FULL
-    }
+    return newest_first_page(session, statement, Incident, limit=limit, cursor=cursor)
 
 
 def audit_sensitive_reads(

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
-from geo import cells as geo_cells
 from server.access.policy import Actor, Detail
 from server.deps import AppSettings, CurrentActor, DbSession
 from server.incidents import service
@@ -25,14 +24,10 @@ from server.incidents.schemas import (
     UnmergeResult,
 )
 from server.incidents.service import IncidentFilters
-from server.reports.derived import REDACTION_RESOLUTION, day_start
+from server.reports.derived import cells_as_strings, redacted_fields
 from server.taxonomy.service import check_filter_codes
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
-
-
-def _cells(incident: Incident) -> dict[str, str]:
-    return {str(r): geo_cells.cell_to_string(c) for r in range(4, 11) if (c := incident.cell_at(r))}
 
 
 def _full(session: Session, incident: Incident) -> IncidentRead:
@@ -50,7 +45,7 @@ def _full(session: Session, incident: Incident) -> IncidentRead:
         time_precision=incident.time_precision,
         location={"type": "Point", "coordinates": [incident.longitude, incident.latitude]},
         location_precision=incident.location_precision,
-        cells=_cells(incident),
+        cells=cells_as_strings(incident),
         aor_unit_id=incident.aor_unit_id,
         killed_best=incident.killed_best,
         report_count=incident.report_count,
@@ -61,14 +56,8 @@ def _full(session: Session, incident: Incident) -> IncidentRead:
 
 
 def _redacted(incident: Incident) -> IncidentRedacted:
-    cell = incident.cell_at(REDACTION_RESOLUTION)
     return IncidentRedacted(
-        id=incident.id,
-        category=incident.category,
-        family=incident.family,
-        day=day_start(incident.occurred_at).date(),
-        h3_res6=geo_cells.cell_to_string(cell) if cell else None,
-        report_count=incident.report_count,
+        id=incident.id, report_count=incident.report_count, **redacted_fields(incident)
     )
 
 

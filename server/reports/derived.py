@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -19,10 +20,12 @@ from server.taxonomy.codes import Sensitivity, get_category, most_restrictive
 __all__ = [
     "REDACTION_RESOLUTION",
     "Placement",
+    "cells_as_strings",
     "day_start",
     "list_sort_at",
     "placement",
     "placements",
+    "redacted_fields",
     "sensitivity_for",
 ]
 
@@ -85,6 +88,28 @@ def placement(
     return placements(
         np.array([longitude]), np.array([latitude]), np.array([-1 if finest is None else finest])
     )[0]
+
+
+def cells_as_strings(record: Any) -> dict[str, str]:
+    """A report's or incident's cells as ``{"resolution": "hex cell"}`` (those it has)."""
+    out = {}
+    for resolution in STORED_RESOLUTIONS:
+        cell = record.cell_at(resolution)
+        if cell:
+            out[str(resolution)] = geo_cells.cell_to_string(cell)
+    return out
+
+
+def redacted_fields(record: Any) -> dict[str, Any]:
+    """All a reader without need-to-know learns of a sensitive report or incident: its
+    category, its day and its res-6 cell."""
+    cell = record.cell_at(REDACTION_RESOLUTION)
+    return {
+        "category": record.category,
+        "family": record.family,
+        "day": day_start(record.occurred_at).date(),
+        "h3_res6": geo_cells.cell_to_string(cell) if cell else None,
+    }
 
 
 def day_start(moment: datetime) -> datetime:

@@ -13,7 +13,6 @@ from sqlalchemy import Select, and_, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from geo import cells as geo_cells
 from server.access import policy
 from server.access.policy import Actor, Detail, Permission, require
 from server.audit import service as audit
@@ -27,13 +26,14 @@ from server.errors import (
     ValidationFailedError,
 )
 from server.incidents import service as incidents
-from server.pagination import decode_cursor, encode_cursor
+from server.pagination import newest_first_page
 from server.reports import verification
 from server.reports.derived import (
-    REDACTION_RESOLUTION,
+    cells_as_strings,
     day_start,
     list_sort_at,
     placement,
+    redacted_fields,
     sensitivity_for,
 )
 from server.reports.enums import ReportOrigin, VerificationState
@@ -137,15 +137,6 @@ def get_or_raise(*, session: Session, report_id: uuid.UUID, actor: Actor) -> Rep
     return report
 
 
-def _cells_as_strings(report: Any) -> dict[str, str]:
-    out = {}
-    for resolution in range(4, 11):
-        cell = report.cell_at(resolution)
-        if cell:
-            out[str(resolution)] = geo_cells.cell_to_string(cell)
-    return out
-
-
 def _victims(report: Report) -> VictimsRead:
     return VictimsRead(
         killed=KilledRead(best=report.killed_best, low=report.killed_low, high=report.killed_high),
@@ -170,7 +161,7 @@ def to_full(report: Report, incident_id: uuid.UUID | None) -> ReportRead:
         place_name=report.place_name,
         admin1=report.admin1,
         admin2=report.admin2,
-        cells=_cells_as_strings(report),
+        cells=cells_as_strings(report),
         reporting_unit_id=report.reporting_unit_id,
         aor_unit_id=report.aor_unit_id,
         component=report.component,
@@ -213,14 +204,7 @@ def to_full(report: Report, incident_id: uuid.UUID | None) -> ReportRead:
 
 
 def to_redacted(report: Report) -> ReportRedacted:
-    cell = report.cell_at(REDACTION_RESOLUTION)
-    return ReportRedacted(
-        id=report.id,
-        category=report.category,
-        family=report.family,
-        day=day_start(report.occurred_at).date(),
-        h3_res6=geo_cells.cell_to_string(cell) if cell else None,
-    )
+    return ReportRedacted(id=report.id, **redacted_fields(report))
 
 
 def to_view(
@@ -330,22 +314,7 @@ def list_(
 ) -> tuple[list[Report], str | None]:
     """One page of the reports the actor may see, newest first, and the next page's cursor."""
     statement = _filtered(select(Report), session=session, actor=actor, filters=filters)
-    if cursor:
-        position = decode_cursor(cursor)
-        statement = statement.where(
-            or_(
-                Report.list_sort_at < position.sort_at,
-                and_(Report.list_sort_at == position.sort_at, Report.id < position.id),
-            )
-        )
-    statement = statement.order_by(Report.list_sort_at.desc(), Report.id.desc()).limit(limit + 1)
-    rows = list(session.scalars(statement))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(last.list_sort_at, last.id)
-    return rows, next_cursor
+    return newest_first_page(session, statement, Report, limit=limit, cursor=cursor)
 
 
 # --------------------------------------------------------------------------- writing
