@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.audit.views import router as audit_router
@@ -108,7 +108,6 @@ def create_app(
     app.state.throttle = LoginThrottler(settings.secret_key, settings.auth)
     install_error_handlers(app)
 
-    api = APIRouter(prefix=API_PREFIX, responses=COMMON_ERROR_RESPONSES)
     for router in (
         auth_router,
         taxonomy_router,
@@ -119,8 +118,8 @@ def create_app(
         incidents_router,
         audit_router,
     ):
-        api.include_router(router)
-    app.include_router(api)
+        # Directly on the app, so each route's path (in logs, in the OpenAPI) is the full one.
+        app.include_router(router, prefix=API_PREFIX, responses=COMMON_ERROR_RESPONSES)
     app.include_router(health_router)
 
     # Added innermost first: unexpected errors are caught before Starlette's own handler could

@@ -20,6 +20,7 @@ from server.auth.passwords import PasswordService
 from server.auth.throttle import LoginThrottler
 from server.auth.tokens import TokenService
 from server.errors import AuthenticationError, PermissionDeniedError
+from server.middleware import route_template
 from server.settings import Settings
 from server.users.models import User
 
@@ -55,12 +56,11 @@ def get_session(request: Request) -> Iterator[Session]:
             # the services recorded for hidden records, and one for a function-level refusal.
             actor = getattr(request.state, "actor", None)
             if isinstance(exc, PermissionDeniedError) and actor is not None:
-                route = request.scope.get("route")
                 audit.defer_denial(
                     session,
                     actor=actor,
                     object_type="route",
-                    object_id=getattr(route, "path", None),
+                    object_id=route_template(request.scope),
                     details={"reason": "permission", "method": request.method},
                 )
             audit.keep_denials(session)

@@ -43,19 +43,36 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
             log.info(
                 "request",
                 extra={
                     "request_id": request_id,
                     "method": scope.get("method"),
                     # The route template, never the raw path: ids in paths stay out of logs.
-                    "route": getattr(route, "path", None) or "unmatched",
+                    "route": route_template(scope),
                     "status": status_holder.get("status", 500),
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                     "user_id": scope.get("state", {}).get("user_id"),
                 },
             )
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route as a template with its mount prefix (``/api/v1/reports/{report_id}``).
+
+    Routers included with a prefix match on the path's tail, so the route alone knows only
+    ``/reports/{report_id}``: the prefix is whatever precedes the rendered tail.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    if not template:
+        return "unmatched"
+    path = scope.get("path", "")
+    try:
+        tail = template.format(**{k: str(v) for k, v in scope.get("path_params", {}).items()})
+    except (KeyError, IndexError, ValueError):
+        return str(template)
+    return path[: len(path) - len(tail)] + template if path.endswith(tail) else str(template)
 
 
 class BodySizeLimitMiddleware:

@@ -124,3 +124,37 @@ def test_readyz_does_not_wait_behind_an_open_write(own_engine_http, engine):
         elapsed = time.perf_counter() - started
     assert response.status_code == 200, response.text
     assert elapsed < 5  # far below the 30 s busy timeout it would otherwise wait out
+
+
+def test_logs_never_carry_narratives_or_tokens(api):
+    """Structured logs hold routes, statuses and ids — never bodies (SECURITY.md L5)."""
+    import io
+    import logging
+    import uuid
+
+    from server.logs import JsonFormatter
+    from tests.api._builders import report_body
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("vigil")
+    logger.addHandler(handler)
+    canary = f"CANARY-{uuid.uuid4().hex}"
+    try:
+        officer = api.as_("officer_a")
+        created = officer.post(f"{API}/reports", json=report_body(narrative=canary))
+        assert created.status_code == 201
+        report_id = created.json()["id"]
+        assert officer.get(f"{API}/reports/{report_id}").status_code == 200
+        assert officer.get(f"{API}/reports").status_code == 200
+        too_long = officer.post(f"{API}/reports", json=report_body(narrative=canary * 2000))
+        assert too_long.status_code == 422
+        assert canary not in too_long.text
+    finally:
+        logger.removeHandler(handler)
+    logged = stream.getvalue()
+    assert '"route": "/api/v1/reports/{report_id}"' in logged
+    assert canary not in logged
+    token = officer.auth["Authorization"].split()[1]
+    assert token not in logged
