@@ -20,6 +20,7 @@ from server.auth.tokens import TokenService
 from server.auth.views import router as auth_router
 from server.db.session import create_engine_for, create_session_factory
 from server.devices.views import router as devices_router
+from server.docs import install_offline_docs
 from server.errors import COMMON_ERROR_RESPONSES, install_error_handlers
 from server.health.views import router as health_router
 from server.incidents.views import router as incidents_router
@@ -88,6 +89,8 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "auth", "description": "Sign in and who am I."},
             {"name": "reports", "description": "Field reports: file, read, edit, verify."},
@@ -107,6 +110,7 @@ def create_app(
     app.state.passwords = PasswordService(settings.auth)
     app.state.throttle = LoginThrottler(settings.secret_key, settings.auth)
     install_error_handlers(app)
+    install_offline_docs(app)
 
     for router in (
         auth_router,

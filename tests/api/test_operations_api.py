@@ -158,3 +158,19 @@ def test_logs_never_carry_narratives_or_tokens(api):
     assert canary not in logged
     token = officer.auth["Authorization"].split()[1]
     assert token not in logged
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_load_nothing_from_the_internet(api, page):
+    """Mission intranets have no internet: every script and stylesheet is served by Vigil."""
+    import re
+
+    html = api.http.get(page)
+    assert html.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+    assets = [s for s in sources if s.endswith((".js", ".css", ".png"))]
+    assert assets
+    for url in assets:
+        assert url.startswith("/static/docs/"), url
+        assert api.http.get(url).status_code == 200, url
+    assert "cdn." not in html.text and "googleapis" not in html.text
