@@ -31,15 +31,19 @@ __all__ = [
     "cell_boundary",
     "cell_center",
     "cell_from_string",
+    "cell_parents",
     "cell_resolution",
     "cell_to_string",
     "cells_centers",
     "compact_polygon_cells",
+    "disk_size",
+    "grid_disks",
     "index_points",
     "is_valid_cell",
     "parent_cell",
     "polygon_cells",
     "uncompact_cells",
+    "uncompacted_size",
 ]
 
 #: Resolutions for which reports, incidents and AORs carry cells in storage. A mission chooses
@@ -221,6 +225,54 @@ def polygon_cells(polygon: Any, resolution: int) -> CellArray:
     shape = h3_numpy.geo_to_h3shape(shapely.geometry.mapping(shapely.geometry.shape(polygon)))
     filled = np.asarray(h3_numpy.h3shape_to_cells(shape, resolution), dtype=np.uint64)
     return np.unique(filled.view(np.int64))
+
+
+def disk_size(k: int) -> int:
+    """Cells in a k-ring disk around a hexagon (including it): 1 + 3k(k+1)."""
+    return 1 + 3 * k * (k + 1)
+
+
+def grid_disks(cells: npt.ArrayLike, k: int) -> tuple[npt.NDArray[np.int64], CellArray]:
+    """Every cell within ``k`` steps of each of ``cells`` (each disk includes its centre).
+
+    Returns ``(origin, neighbour)``: flat arrays where ``neighbour[i]`` is within ``k`` of
+    ``cells[origin[i]]``. Vectorised through h3ronpy; a disk that touches one of H3's twelve
+    pentagons (all at sea) has fewer cells, and only then are disks computed one by one.
+    """
+    arr = _as_uint64(cells)
+    n = arr.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    flat = np.asarray(h3ronpy.grid_disk(arr, k, flatten=True), dtype=np.uint64).view(np.int64)
+    size = disk_size(k)
+    if flat.size == n * size:
+        return np.repeat(np.arange(n, dtype=np.int64), size), flat
+    origins: list[int] = []
+    neighbours: list[int] = []
+    for index, cell in enumerate(arr.view(np.int64).tolist()):
+        disk = h3.grid_disk(cell, k)
+        origins.extend([index] * len(disk))
+        neighbours.extend(int(c) for c in disk)
+    return np.asarray(origins, dtype=np.int64), np.asarray(neighbours, dtype=np.int64)
+
+
+def cell_parents(cells: npt.ArrayLike, resolution: int) -> CellArray:
+    """Ancestors at the coarser ``resolution`` of many cells (vectorised)."""
+    arr = _as_uint64(cells)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(h3ronpy.change_resolution(arr, resolution), dtype=np.uint64).view(np.int64)
+
+
+def uncompacted_size(cells: npt.ArrayLike, resolution: int) -> int:
+    """How many cells of ``resolution`` a compacted set stands for, without expanding it
+    (each cell of resolution ``r`` holds ``7 ** (resolution - r)``; pentagons, all at sea,
+    hold slightly fewer)."""
+    arr = _as_uint64(cells)
+    if arr.size == 0:
+        return 0
+    levels = np.asarray(h3ronpy.cells_resolution(arr), dtype=np.int64)
+    return int(np.sum(np.power(7, resolution - levels, dtype=np.int64)))
 
 
 def uncompact_cells(cells: npt.ArrayLike, resolution: int) -> CellArray:

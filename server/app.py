@@ -23,6 +23,7 @@ from server.devices.views import router as devices_router
 from server.docs import install_offline_docs
 from server.errors import COMMON_ERROR_RESPONSES, install_error_handlers
 from server.health.views import router as health_router
+from server.hotspots.views import router as hotspots_router
 from server.incidents.views import router as incidents_router
 from server.logs import configure_logging
 from server.middleware import (
@@ -37,6 +38,7 @@ from server.units.views import router as units_router
 from server.users.views import router as users_router
 from server.worker import context as job_context
 from server.worker.queue import InProcessQueue, JobQueue, RqQueue, install_after_commit_hook
+from server.worker.schedule import Ticker, periodic_jobs, run_in_process
 
 __all__ = ["create_app"]
 
@@ -78,9 +80,16 @@ def create_app(
         jobs = queue or make_queue(settings)
         install_after_commit_hook(factory, jobs)
         job_context.configure(job_context.JobContext(settings=settings, session_factory=factory))
+        ticker = None
+        if queue is None and not settings.queue.redis_url and settings.hotspots.background:
+            # Embedded mode: the periodic jobs run here, as `vigil worker` would run them.
+            ticker = Ticker(periodic_jobs(settings), run_in_process)
+            ticker.start()
         try:
             yield
         finally:
+            if ticker is not None:
+                ticker.stop()
             if owns_engine:
                 app.state.engine.dispose()
 
@@ -95,6 +104,7 @@ def create_app(
             {"name": "auth", "description": "Sign in and who am I."},
             {"name": "reports", "description": "Field reports: file, read, edit, verify."},
             {"name": "incidents", "description": "Real-world events fused from reports."},
+            {"name": "hotspots", "description": "Hotspots, emerging threats, early warning."},
             {"name": "units", "description": "Mission hierarchy and areas of responsibility."},
             {"name": "users", "description": "Accounts and roles (admin)."},
             {"name": "devices", "description": "Field devices, revocable in one request."},
@@ -120,6 +130,7 @@ def create_app(
         devices_router,
         reports_router,
         incidents_router,
+        hotspots_router,
         audit_router,
     ):
         # Directly on the app, so each route's path (in logs, in the OpenAPI) is the full one.

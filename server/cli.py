@@ -128,7 +128,18 @@ def worker(
     )
     connection = Redis.from_url(settings.queue.redis_url)
     queue = Queue(settings.queue.queue_name, connection=connection)
-    Worker([queue], connection=connection).work(with_scheduler=True, burst=burst)
+    ticker = None
+    if not burst:
+        # Periodic jobs (hotspot recomputes) go on the queue at their intervals.
+        from server.worker.schedule import Ticker, enqueue_on, periodic_jobs
+
+        ticker = Ticker(periodic_jobs(settings), enqueue_on(queue))
+        ticker.start()
+    try:
+        Worker([queue], connection=connection).work(with_scheduler=True, burst=burst)
+    finally:
+        if ticker is not None:
+            ticker.stop()
 
 
 # --------------------------------------------------------------------------- users
@@ -257,6 +268,123 @@ def import_acled(
     _run_import("acled", file, unit)
 
 
+# --------------------------------------------------------------------------- hotspots
+
+
+@app.command()
+def hotspots(
+    unit: Annotated[
+        str | None, typer.Option(help="Unit code (default: the mission's root).")
+    ] = None,
+    resolution: Annotated[
+        int | None, typer.Option(help="H3 resolution (default: finest the AOR allows).")
+    ] = None,
+    window: Annotated[int, typer.Option(help="Window in days before --as-of.")] = 30,
+    as_of: Annotated[str | None, typer.Option(help="ISO date/time (default: now).")] = None,
+    family: Annotated[list[str] | None, typer.Option(help="Only this family (repeatable).")] = None,
+    audience: Annotated[
+        str, typer.Option(help="full (every incident) or general (what non-protection roles see).")
+    ] = "full",
+    geojson: Annotated[Path | None, typer.Option(help="Also write the cells as GeoJSON.")] = None,
+    top: Annotated[int, typer.Option(help="Rows in the table.")] = 20,
+) -> None:
+    """Show the threat picture of an area: hot cells, emerging patterns, surges, precursors."""
+    import json
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from server.hotspots import service
+    from server.units.models import Unit
+
+    settings = _settings()
+    if audience not in service.AUDIENCES:
+        raise _fail("--audience must be full or general")
+    moment = None
+    if as_of:
+        try:
+            moment = datetime.fromisoformat(as_of)
+        except ValueError:
+            raise _fail(f"--as-of {as_of!r} is not an ISO date") from None
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    engine = create_engine_for(settings)
+    migrate.upgrade(engine)
+    with transaction(create_session_factory(engine)) as session:
+        statement = (
+            select(Unit).where(Unit.code == unit)
+            if unit
+            else select(Unit).where(Unit.parent_id.is_(None))
+        )
+        unit_obj = session.scalars(statement).first()
+        if unit_obj is None:
+            raise _fail(f"no unit with code {unit!r}" if unit else "the database has no units")
+        aor = service.current_aor_for_unit(session, unit_obj)
+        if aor is None:
+            raise _fail(f"unit {unit_obj.code} has no area of responsibility")
+        families = family or []
+        try:
+            chosen = resolution or service.default_resolution(
+                session,
+                aor,
+                settings,
+                sensitive_general=audience == service.GENERAL
+                and service.is_sensitive_selection(service.selected_categories(families, [])),
+            )
+            result = service.picture(
+                session=session,
+                aor=aor,
+                resolution=chosen,
+                window_days=window,
+                as_of=moment,
+                audience=audience,
+                settings=settings,
+                families=families,
+            )
+        except VigilError as exc:
+            raise _fail(exc.message) from None
+    from geo import cells as geo_cells
+
+    rows = sorted(result.rows, key=lambda r: (-abs(r["z_score"]), -r["count"]))
+    table = Table(
+        title=f"{unit_obj.name} — res {chosen}, {window} days to "
+        f"{result.analysis_key['as_of']:%Y-%m-%d %H:%M} UTC ({result.source})"
+    )
+    for column in ("cell", "count", "intensity", "z", "class", "emerging", "surge", "precursor"):
+        table.add_column(column, justify="left" if column in {"cell", "emerging"} else "right")
+    for row in rows[:top]:
+        table.add_row(
+            geo_cells.cell_to_string(row["cell"]),
+            str(row["count"]),
+            f"{row['intensity']:.1f}",
+            f"{row['z_score']:.2f}",
+            f"{row['confidence']:+d}",
+            row["emerging"],
+            "yes" if row["surge_flag"] else "",
+            f"{row['precursor_index']:.2f}",
+        )
+    Console().print(table)
+    console.print(
+        f"{result.incidents} incidents over {result.universe_cells} cells; "
+        f"{sum(1 for r in rows if r['confidence'] > 0)} hot, "
+        f"{sum(1 for r in rows if r['confidence'] < 0)} cold"
+    )
+    if geojson is not None:
+        features = []
+        for row in rows:
+            ring = geo_cells.cell_boundary(row["cell"])
+            properties = {**row, "cell": geo_cells.cell_to_string(row["cell"])}
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": properties["cell"],
+                    "geometry": {"type": "Polygon", "coordinates": [ring]},
+                    "properties": properties,
+                }
+            )
+        geojson.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+        console.print(f"wrote {len(features)} cells to {geojson}")
+
+
 # --------------------------------------------------------------------------- audit
 
 
@@ -318,6 +446,7 @@ def demo(
             f"{loaded.imported_events} UCDP events, {loaded.field_reports} field reports"
         )
     console.print("users: admin, analyst, commander, protection, officer")
+    _print_history_hotspots(engine, settings)
     engine.dispose()
     if load_only:
         return
@@ -330,6 +459,47 @@ def demo(
     from server.app import create_app
 
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+#: The CAR history the demo summarises: the five years to the end of the UCDP extract.
+DEMO_HISTORY_AS_OF = "2023-01-01T00:00:00+00:00"
+DEMO_HISTORY_WINDOW_DAYS = 1826
+
+
+def _print_history_hotspots(engine: object, settings: Settings) -> None:
+    """The demo's first look at the threat picture: Gi* hot spots of 2018–2022 at res 6."""
+    from datetime import datetime
+
+    from geo import cells as geo_cells
+    from server.hotspots import service
+    from server.units.models import Unit
+
+    as_of = datetime.fromisoformat(DEMO_HISTORY_AS_OF)
+    with transaction(create_session_factory(engine)) as session:  # type: ignore[arg-type]
+        root = session.scalars(select(Unit).where(Unit.parent_id.is_(None))).first()
+        aor = service.current_aor_for_unit(session, root) if root else None
+        if aor is None:
+            return
+        result = service.picture(
+            session=session,
+            aor=aor,
+            resolution=6,
+            window_days=DEMO_HISTORY_WINDOW_DAYS,
+            as_of=as_of,
+            audience=service.FULL,
+            settings=settings,
+        )
+    hot = sorted((r for r in result.rows if r["confidence"] > 0), key=lambda r: -r["z_score"])
+    console.print(
+        f"hot spots 2018–2022 (UCDP, res 6): {len(hot)} hot cells among "
+        f"{result.universe_cells} — `vigil hotspots --as-of 2023-01-01 --window "
+        f"{DEMO_HISTORY_WINDOW_DAYS} --resolution 6` for the table"
+    )
+    for row in hot[:5]:
+        lat, lng = geo_cells.cell_center(row["cell"])
+        console.print(
+            f"  {lat:6.2f} N {lng:6.2f} E  {row['count']:3d} incidents, z {row['z_score']:5.1f}"
+        )
 
 
 def main() -> None:  # pragma: no cover - console entry point

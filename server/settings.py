@@ -21,6 +21,7 @@ from geo import MAX_STORED_RESOLUTION, MIN_STORED_RESOLUTION
 __all__ = [
     "AuthSettings",
     "DatabaseSettings",
+    "HotspotSettings",
     "InsecureSettingsError",
     "MissionSettings",
     "QueueSettings",
@@ -137,6 +138,46 @@ class MissionSettings(BaseSettings):
         return self.h3_resolutions[-1]
 
 
+class HotspotSettings(BaseSettings):
+    """``VIGIL_HOTSPOT_*``: what the threat picture is computed over, and how often."""
+
+    model_config = _env("VIGIL_HOTSPOT_")
+
+    #: Windows (days) kept as stored snapshots; any other window is computed on request.
+    windows_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [30, 365])
+    #: Gi* neighbourhood radius in grid steps.
+    k: int = Field(default=1, ge=1, le=5)
+    #: A cell is classed hot or cold only if its neighbourhood holds at least this many incidents.
+    min_local_count: int = Field(default=3, ge=1)
+    #: Analysis universes larger than this are refused (choose a coarser resolution or unit).
+    max_cells: int = Field(default=250_000, ge=1000)
+    #: AORs with fewer cells than this at a resolution are not analysed at it.
+    min_cells: int = Field(default=30, ge=1)
+    #: Small counts of sensitive families below this are never shown outside protection.
+    suppression_k: int = Field(default=5, ge=2)
+    #: The finest resolution at which sensitive families are shown outside protection.
+    sensitive_max_resolution: int = Field(default=6, ge=4, le=10)
+    #: Precursor index (weighted doublings of leading indicators over the cell's own past) at
+    #: which a cell is flagged: e.g. incitement and threats both up from nothing, or three
+    #: incitement reports where there were none.
+    precursor_threshold: float = Field(default=2.0, gt=0)
+    #: Every snapshot is recomputed this often (windows move with time).
+    refresh_minutes: int = Field(default=60, ge=1)
+    #: How often changed AORs are looked for and recomputed.
+    dirty_poll_seconds: int = Field(default=60, ge=1)
+    #: Snapshots kept per (AOR, resolution, window, audience), for change detection.
+    retention: int = Field(default=5, ge=1)
+    #: Run the recompute loop inside `vigil serve` when there is no Redis (embedded mode).
+    background: bool = True
+
+    @field_validator("windows_days", mode="before")
+    @classmethod
+    def _parse_windows(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        return value
+
+
 class Settings(BaseSettings):
     """All of Vigil's settings. Build once per process with :meth:`load`; never at import time."""
 
@@ -149,6 +190,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     mission: MissionSettings = Field(default_factory=MissionSettings)
+    hotspots: HotspotSettings = Field(default_factory=HotspotSettings)
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

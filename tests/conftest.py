@@ -23,7 +23,7 @@ from server.access.policy import Actor, actor_for
 from server.auth.passwords import PasswordService
 from server.db import migrate
 from server.db.session import create_engine_for, transaction
-from server.settings import AuthSettings, Settings
+from server.settings import AuthSettings, HotspotSettings, Settings
 from tests import seed
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +69,11 @@ def _fast_auth() -> AuthSettings:
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("vigil-data")
     url = os.environ.get("VIGIL_TEST_DATABASE_URL") or f"sqlite:///{data_dir / 'test.sqlite3'}"
-    return Settings.load(data_dir=data_dir, database={"url": url}, auth=_fast_auth())
+    # One stored window and no background recompute thread: tests call the jobs themselves.
+    hotspots = HotspotSettings(windows_days=[30], background=False)
+    return Settings.load(
+        data_dir=data_dir, database={"url": url}, auth=_fast_auth(), hotspots=hotspots
+    )
 
 
 def _reset_postgres(engine: Engine) -> None:

@@ -4,6 +4,7 @@ from server.audit.models import AuditChainHead, AuditEvent
 from server.auth.models import LoginThrottle
 from server.db.base import Base
 from server.devices.models import Device
+from server.hotspots.models import HotspotCell, HotspotDirty, HotspotSnapshot
 from server.incidents.models import Incident, IncidentReport
 from server.reports.models import Attachment, Report, ReportRevision, ReportVerification
 from server.units.models import AorCell, AorVersion, Unit
@@ -17,6 +18,9 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Device",
+    "HotspotCell",
+    "HotspotDirty",
+    "HotspotSnapshot",
     "Incident",
     "IncidentReport",
     "LoginThrottle",

@@ -17,9 +17,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.settings import Settings
 
-__all__ = ["create_engine_for", "create_session_factory", "is_sqlite", "transaction"]
+__all__ = [
+    "READ_ONLY",
+    "create_engine_for",
+    "create_session_factory",
+    "is_sqlite",
+    "read_only",
+    "transaction",
+]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Execution option marking a transaction that will only read.
+READ_ONLY = "vigil_read_only"
 
 
 def is_sqlite(bind: Engine | Session | Any) -> bool:
@@ -71,15 +80,30 @@ def _sqlite_engine(settings: Settings, database: str | None) -> Engine:
         # IMMEDIATE takes the write lock up front: two transactions that read then write can
         # then never deadlock into SQLITE_BUSY_SNAPSHOT; they queue on busy_timeout instead.
         # Autocommit connections (health probes) read without taking it.
-        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
             return
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work (a job's analysis phase) reads a WAL snapshot without the write lock,
+        # so it neither waits for writers nor makes them wait.
+        connection.exec_driver_sql("BEGIN" if options.get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for work that only reads; on SQLite it takes no write lock. Rolled back."""
+    session = factory()
+    try:
+        session.connection(execution_options={READ_ONLY: True})
+        yield session
+    finally:
+        session.rollback()
+        session.close()
 
 
 @contextmanager

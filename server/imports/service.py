@@ -25,6 +25,7 @@ from server.access.policy import Actor
 from server.audit import service as audit
 from server.db.base import utcnow
 from server.db.session import transaction
+from server.hotspots import service as hotspots
 from server.imports.records import ImportedEvent, RowError, SkippedRow
 from server.incidents import service as incidents
 from server.reports.derived import day_start, list_sort_at, placements, sensitivity_for
@@ -209,7 +210,7 @@ def _write_batch(
     session.add_all([r for r, _ in created])
     session.flush()
     for report, _ in created:
-        incidents.create_for_report(session=session, report=report, actor=actor)
+        incidents.create_for_report(session=session, report=report, actor=actor, mark_dirty=False)
     for report, _ in changed:
         incidents.refresh_for_report(session=session, report=report)
     result.imported += len(created)
@@ -277,6 +278,8 @@ def import_events(
     flush_batch()
     with transaction(session_factory) as session:
         units.reassign_all_aor_units(session=session, mission=mission)
+        if result.imported or result.updated:
+            hotspots.mark_all_dirty(session)
         audit.record(
             session,
             actor=actor,

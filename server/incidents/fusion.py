@@ -5,7 +5,8 @@
 - occurred-at: the earliest report's time and precision;
 - sensitivity: the strictest tier of any report (one SGBV report makes the incident sensitive);
 - killed: the largest best estimate, never the sum (sources count the same victims);
-- verification: verified if any report is; discredited only if all are.
+- verification: verified if any report is; discredited only if all are;
+- consent to aggregate reporting: only if every sensitive report has it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from geo import STORED_RESOLUTIONS, finest_supported_resolution
 from server.reports.derived import day_start, list_sort_at
 from server.reports.enums import VerificationState
 from server.reports.models import Report
-from server.taxonomy.codes import get_category, most_restrictive
+from server.taxonomy.codes import Sensitivity, get_category, most_restrictive
 
 __all__ = ["derive"]
 
@@ -71,6 +72,11 @@ def derive(reports: Sequence[Report]) -> dict[str, Any]:
         "aor_unit_id": located.aor_unit_id,
         "killed_best": max(killed) if killed else None,
         "report_count": len(reports),
+        "consent_aggregate_reporting": all(
+            r.consent_aggregate_reporting
+            for r in reports
+            if most_restrictive(r.sensitivity) is not Sensitivity.NORMAL
+        ),
     }
     for resolution in STORED_RESOLUTIONS:
         values[f"h3_res{resolution}"] = located.cell_at(resolution)

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geo import LocationPrecision
@@ -85,6 +85,9 @@ class Incident(CellColumns, Base):
 
     killed_best: Mapped[int | None] = mapped_column(Integer)
     report_count: Mapped[int] = mapped_column(Integer, default=1)
+    #: False when a sensitive report of the incident lacks consent to aggregate reporting: the
+    #: incident then counts in no aggregate outside the protection tier (SECURITY.md rule 5).
+    consent_aggregate_reporting: Mapped[bool] = mapped_column(Boolean, default=True)
 
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

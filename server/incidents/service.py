@@ -17,6 +17,7 @@ from server.access.policy import Actor, Detail, Permission, require
 from server.audit import service as audit
 from server.db.base import utcnow
 from server.errors import NotFoundError, PermissionDeniedError, ValidationFailedError
+from server.hotspots import service as hotspots
 from server.incidents.fusion import derive
 from server.incidents.models import Incident, IncidentReport, IncidentStatus
 from server.pagination import newest_first_page
@@ -56,10 +57,17 @@ def _apply(incident: Incident, reports: Sequence[Report]) -> None:
         setattr(incident, name, value)
 
 
-def create_for_report(*, session: Session, report: Report, actor: Actor | None) -> Incident:
-    """Every report starts as its own incident."""
+def create_for_report(
+    *, session: Session, report: Report, actor: Actor | None, mark_dirty: bool = True
+) -> Incident:
+    """Every report starts as its own incident.
+
+    ``mark_dirty=False`` is for bulk callers (imports), which mark every AOR once at the end.
+    """
     incident = Incident(id=uuid.uuid4(), version=1, status=IncidentStatus.ACTIVE)
     _apply(incident, [report])
+    if mark_dirty:
+        hotspots.mark_dirty(session, aor_unit_id=incident.aor_unit_id)
     # No flush here: the unit of work inserts the incident before its link, and bulk callers
     # (imports) flush once per batch.
     session.add(incident)
@@ -85,11 +93,15 @@ def _reports_of(session: Session, incident_id: uuid.UUID) -> list[Report]:
 
 def _refresh(session: Session, incident: Incident) -> None:
     reports = _reports_of(session, incident.id)
+    before = incident.aor_unit_id
     if reports:
         _apply(incident, reports)
         incident.version += 1
         incident.updated_at = utcnow()
     session.flush()
+    # The threat picture changes where the incident was and where it now is.
+    for unit_id in {before, incident.aor_unit_id}:
+        hotspots.mark_dirty(session, aor_unit_id=unit_id)
 
 
 def refresh_for_report(*, session: Session, report: Report) -> None:
@@ -297,6 +309,7 @@ def merge(
             moved.append(str(link.report_id))
         incident.status = IncidentStatus.MERGED
         incident.merged_into_id = target.id
+        hotspots.mark_dirty(session, aor_unit_id=incident.aor_unit_id)
         # Incidents merged into this one earlier now point at the survivor too (one hop).
         for earlier in session.scalars(
             select(Incident).where(Incident.merged_into_id == incident.id)

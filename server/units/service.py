@@ -263,7 +263,10 @@ def set_aor(
             "previous_version": previous.version if previous else None,
         },
     )
+    from server.hotspots.service import mark_dirty_version
     from server.worker import tasks  # local: tasks import services, services enqueue tasks
+
+    mark_dirty_version(session, aor_version_id=version.id)
 
     after_commit(session, tasks.reassign_aor_units)
     return version

@@ -169,6 +169,17 @@ def query_variants(path: str, world: World) -> list[dict[str, Any]]:
         ]
     if path == f"{INCIDENTS}/{{incident_id}}/merge-suggestions":
         return [{"max_km": 500, "max_hours": 2160, "limit": 500}]
+    if path == f"{API}/hotspots":
+        variants = [{"resolution": r, "window_days": w} for r in (6, 7, 8, 9) for w in (30, 365)]
+        variants += [
+            {"resolution": 6, "family": "sexual_violence"},
+            {"resolution": 6, "family": ["misconduct", "grave_violations_children"]},
+            {"resolution": 8, "unit": world.units["bn-a1"]},
+            {"resolution": 8, "as_of": _iso(datetime.now(UTC))},
+            {"resolution": 8, "half_life_days": 7},
+        ]
+        variants += [{"resolution": 6, "category": c.body["category"]} for c in cs]
+        return variants
     if path == f"{API}/audit":
         return [
             {"limit": 1000},

@@ -138,6 +138,25 @@ def test_demo_serves_the_car_scenario(demo_dir: Path) -> None:
             f"{base}/api/v1/incidents/merge-suggestions", headers=tokens["analyst"]
         ).json()
         assert suggestions and suggestions[0]["same_category"]
+        # the threat picture of the CAR history: Gi* hot spots of 2018–2022 at res 6
+        history = httpx.get(
+            f"{base}/api/v1/hotspots",
+            params={"resolution": 6, "window_days": 1826, "as_of": "2023-01-01T00:00:00Z"},
+            headers=tokens["analyst"],
+            timeout=60,
+        )
+        assert history.status_code == 200, history.text
+        hot = [f for f in history.json()["features"] if f["properties"]["confidence"] > 0]
+        assert len(hot) >= 20
+        # the current picture of the officer's battalion (the demo's recent Bambari reports)
+        current = httpx.get(
+            f"{base}/api/v1/hotspots",
+            params={"resolution": 7},
+            headers=tokens["officer"],
+            timeout=60,
+        )
+        assert current.status_code == 200, current.text
+        assert current.json()["metadata"]["incidents"] > 0
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -187,3 +206,31 @@ def test_cli_user_create_db_commands_and_audit(tmp_path: Path) -> None:
     assert weak.exit_code == 1
     verify = runner.invoke(app, ["audit", "verify"], env=env)
     assert verify.exit_code == 0 and "intact" in verify.output
+
+
+def test_cli_hotspots_prints_the_picture_and_writes_geojson(demo_dir: Path, tmp_path: Path):
+    out = tmp_path / "hot.geojson"
+    result = CliRunner().invoke(
+        app,
+        [
+            "hotspots",
+            "--as-of",
+            "2023-01-01",
+            "--window",
+            "1826",
+            "--resolution",
+            "6",
+            "--geojson",
+            str(out),
+        ],
+        env=_env(demo_dir),
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "hot," in text and "incidents over" in text
+    import json
+
+    features = json.loads(out.read_text())["features"]
+    assert any(f["properties"]["confidence"] > 0 for f in features)
+    bad = CliRunner().invoke(app, ["hotspots", "--window", "0"], env=_env(demo_dir))
+    assert bad.exit_code == 1 and "window" in bad.output
