@@ -31,12 +31,12 @@ class Periodic:
 def periodic_jobs(settings: Settings) -> list[Periodic]:
     return [
         Periodic(
-            "vigil:recompute-dirty-hotspots",
+            "vigil-recompute-dirty-hotspots",
             tasks.recompute_dirty_hotspots,
             float(settings.hotspots.dirty_poll_seconds),
         ),
         Periodic(
-            "vigil:refresh-hotspots",
+            "vigil-refresh-hotspots",
             tasks.refresh_hotspots,
             float(settings.hotspots.refresh_minutes * 60),
         ),
@@ -86,8 +86,18 @@ def run_in_process(job: Periodic) -> None:
 def enqueue_on(queue: object) -> Callable[[Periodic], None]:
     """A runner that puts each periodic job on an rq queue under its fixed id."""
     from rq import Retry
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    waiting = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
     def enqueue(job: Periodic) -> None:
+        try:
+            existing = Job.fetch(job.job_id, connection=queue.connection)  # type: ignore[attr-defined]
+            if existing.get_status() in waiting:
+                return  # the previous run has not finished: do not stack another behind it
+        except NoSuchJobError:
+            pass
         queue.enqueue(  # type: ignore[attr-defined]
             job.func,
             job_id=job.job_id,

@@ -119,3 +119,60 @@ def test_an_rq_worker_runs_the_job_against_the_database(
         mission.unit_id("bn-a1")
     )
     connection.flushdb()
+
+
+def test_the_ticker_runs_the_dirty_poll_at_once_and_the_refresh_on_its_interval() -> None:
+    import threading
+
+    from server.worker.schedule import Periodic, Ticker
+
+    calls: list[str] = []
+    done = threading.Event()
+
+    def run(job: Periodic) -> None:
+        calls.append(job.job_id)
+        if calls.count("refresh") >= 1:
+            done.set()
+
+    ticker = Ticker(
+        [Periodic("dirty", lambda: None, 1.0), Periodic("refresh", lambda: None, 2.0)], run
+    )
+    ticker.start()
+    try:
+        assert done.wait(timeout=15), calls
+    finally:
+        ticker.stop()
+    assert calls[0] == "dirty"  # at once, before any refresh
+    assert calls.index("refresh") >= 2  # the refresh waited its interval while dirty polls ran
+
+
+@pytest.mark.redis
+def test_periodic_hotspot_jobs_go_on_rq_and_a_worker_recomputes(session_factory, session,
+                                                                  settings, mission, actor_of):
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    from server.hotspots.models import HotspotDirty, HotspotSnapshot
+    from server.worker.schedule import enqueue_on, periodic_jobs
+
+    connection = Redis.from_url(os.environ["VIGIL_TEST_REDIS_URL"])
+    connection.flushdb()
+    queue = Queue(f"vigil-test-{uuid.uuid4().hex[:8]}", connection=connection)
+    job_context.configure(job_context.JobContext(settings=settings,
+                                                 session_factory=session_factory))
+    _report_in_a1_1(session, settings, actor_of("analyst"))
+    session.commit()
+    assert session.query(HotspotDirty).count() > 0
+    before = session.query(HotspotSnapshot).count()
+    enqueue = enqueue_on(queue)
+    dirty_job = next(j for j in periodic_jobs(settings) if "dirty" in j.job_id)
+    enqueue(dirty_job)
+    enqueue(dirty_job)  # a second tick before the worker ran: the same job, not a copy
+    assert queue.count == 1
+    SimpleWorker([queue], connection=connection).work(burst=True)
+    job = queue.fetch_job(dirty_job.job_id)
+    assert job.get_status() == "finished" and job.return_value() > 0
+    session.expire_all()
+    assert session.query(HotspotDirty).count() == 0
+    assert session.query(HotspotSnapshot).count() > before
+    connection.flushdb()
