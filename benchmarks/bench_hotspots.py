@@ -1,25 +1,40 @@
-"""Benchmark the Gi* hot-spot pipeline against baselines measured in the same run.
+"""Benchmark the Gi* hot-spot recompute and permutation inference against baselines in the same run.
 
-Run ``python benchmarks/bench_hotspots.py`` (about 100k cells, 1M incidents) or add ``--quick``
-(about 12k cells, 100k incidents). Prints best-of-N wall times and ratios; asserts nothing.
+Run ``.venv/bin/python benchmarks/bench_hotspots.py`` (about 100k cells, 1M incidents) or add
+``--quick`` (about 12k cells, 100k incidents); ``--profile`` adds a cProfile of our recompute.
+Prints best-of-N wall times and ratios; asserts nothing.
 
-Compared:
+Recompute (issue 3, first row: target ≤ 3× the numpy floor, peer ≥ 100× slower than ours):
 
-* ours — ``aggregate`` → ``kring_weights`` (cold) or ``WeightsCache`` (cached) → ``hotspots``
-  (Gi* z, Pearson III p, Benjamini–Hochberg, classes), optionally with shared-null permutations;
-* numpy floor — ``np.unique`` counts, one sparse mat-vec Gi*, normal p, BH: the least work any
-  Gi* over prebuilt weights can do;
-* esda — ``G_Local(transform='B', star=True)`` analytic, and with 999 permutations, cold in a
-  fresh subprocess (as every rq job would be) and warm;
-* peer pipeline — points → geopandas ``sjoin`` to hexagon polygons → libpysal Queen weights →
-  esda ``G_Local``, the usual notebook recipe.
+* ours — what a recompute job runs on incidents that already carry their cell (an ``int64``
+  array, as stored): ``aggregate`` → cached ``kring_weights`` (``WeightsCache`` hit) → the
+  the weights of the counted incidents (returned by ``aggregate``) →
+  ``find_hotspots(approximation="events", incident_weights=…)``: Gi* z, event-null p for both
+  tails, Benjamini–Hochberg, classes. Two variants: severity weights (what the server analyses)
+  and plain counts (equal weights: the exact binomial tail);
+* numpy floor — ``np.unique(cells, return_counts=True)``, one sparse mat-vec Gi* z, normal
+  upper-tail p and ``benjamini_hochberg``, nothing else: the least any Gi* over prebuilt weights
+  can do;
+* peer — the usual notebook recipe from raw points: geopandas ``sjoin`` of the points to the
+  hexagon polygons → libpysal weights (``Queen.from_dataframe``; and, as the peer's lower
+  bound, a ``W`` made from our k-ring matrix) → esda ``G_Local`` (analytic). Compared with our
+  recompute from stored cells and with ours from raw points (``index_points`` included, weights
+  built cold).
+
+Permutations (target ≤ 1 s warm, ≤ 3 s cold): ``find_hotspots(…, permutations=999)`` warm, and
+cold as a fresh interpreter that imports, loads the stored cells from disk, aggregates, builds
+the weights and runs (the whole subprocess is timed from outside), against esda ``G_Local``
+with 999 permutations warm and cold (a fresh interpreter given our weights matrix and the
+per-cell values, so it skips aggregation).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import subprocess
 import sys
 import tempfile
@@ -28,24 +43,31 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from scipy import sparse, special
 from shapely.geometry import box
 
 from geo import cells as geo_cells
 from geo.aggregate import aggregate
-from geo.hotspots import find_hotspots
-from geo.weights import WeightsCache, kring_weights
+from geo.hotspots import HotspotResult, benjamini_hochberg, find_hotspots
+from geo.weights import KRingWeights, WeightsCache, kring_weights
 
 T = TypeVar("T")
+FloatArray = npt.NDArray[np.float64]
 
+REPO = Path(__file__).resolve().parent.parent
 FULL_BOX = (12.0, -4.0, 31.0, 12.0)  # CAR and most of the DRC: ~100k cells at resolution 6
 QUICK_BOX = (18.0, 3.0, 24.0, 8.0)  # central CAR: ~12k cells
 RESOLUTION = 6
 K = 1  # k = 1 is what Queen contiguity gives the peer pipeline on hexagons
-DAY = 86_400.0
+PERMUTATIONS = 999
+FLOOR_TARGET = 3.0
+PEER_TARGET = 100.0
+PERM_WARM_TARGET_S = 1.0
+PERM_COLD_TARGET_S = 3.0
 
 
 def best_of(repeat: int, fn: Callable[[], T]) -> tuple[float, T]:
@@ -62,48 +84,88 @@ def best_of(repeat: int, fn: Callable[[], T]) -> tuple[float, T]:
 
 def synthetic_incidents(
     bounds: tuple[float, float, float, float], n: int, seed: int
-) -> dict[str, np.ndarray]:
-    """70 % of incidents in 200 Gaussian clusters (σ ≈ 15 km), 30 % uniform; a year of dates."""
+) -> dict[str, FloatArray]:
+    """Exactly ``n`` incidents in ``bounds``: 70 % in 200 Gaussian clusters (σ ≈ 15 km), 30 %
+    uniform; severity weights 1, 2 or 3."""
     rng = np.random.default_rng(seed)
     west, south, east, north = bounds
-    clustered = int(n * 0.7)
+    drawn = int(n * 1.1) + 100  # clusters near the edge lose some points to the box
+    clustered = int(drawn * 0.7)
     centres = np.column_stack([rng.uniform(south, north, 200), rng.uniform(west, east, 200)])
     which = rng.integers(0, 200, clustered)
     lat = np.concatenate([centres[which, 0] + rng.normal(0, 0.14, clustered),
-                          rng.uniform(south, north, n - clustered)])  # fmt: skip
+                          rng.uniform(south, north, drawn - clustered)])  # fmt: skip
     lng = np.concatenate([centres[which, 1] + rng.normal(0, 0.14, clustered),
-                          rng.uniform(west, east, n - clustered)])  # fmt: skip
+                          rng.uniform(west, east, drawn - clustered)])  # fmt: skip
     inside = (lat > south) & (lat < north) & (lng > west) & (lng < east)
-    lat, lng = lat[inside], lng[inside]
+    keep = rng.permutation(np.flatnonzero(inside))[:n]
+    assert keep.size == n
     return {
-        "lat": lat,
-        "lng": lng,
-        "severity": rng.choice([1.0, 2.0, 3.0], lat.size),
-        "occurred_at_s": rng.uniform(0, 365 * DAY, lat.size),
+        "lat": lat[keep],
+        "lng": lng[keep],
+        "severity": rng.choice([1.0, 2.0, 3.0], n),
     }
 
 
 def numpy_floor(
-    universe: np.ndarray, incident_cells: np.ndarray, matrix: sparse.csr_matrix
-) -> np.ndarray:
-    """Counts, Gi* z, normal p and BH with nothing else: the least any Gi* can do."""
+    universe: npt.NDArray[np.int64],
+    incident_cells: npt.NDArray[np.int64],
+    matrix: sparse.csr_matrix,
+) -> tuple[FloatArray, FloatArray]:
+    """Counts per cell, Gi* z by one sparse mat-vec, normal upper-tail p, BH: nothing else."""
     found, counts = np.unique(incident_cells, return_counts=True)
     y = np.zeros(universe.size)
     pos = np.minimum(np.searchsorted(universe, found), universe.size - 1)
     hit = universe[pos] == found
     y[pos[hit]] = counts[hit]
     n = y.size
-    w = np.diff(matrix.indptr).astype(float)
+    w = np.diff(matrix.indptr).astype(np.float64)
     z = (matrix @ y - w * y.mean()) / (y.std() * np.sqrt(w * (n - w) / (n - 1)))
-    p = special.ndtr(-z)
-    order = np.argsort(p)
-    q = np.empty(n)
-    q[order] = np.minimum.accumulate((p[order] * n / np.arange(1, n + 1))[::-1])[::-1]
-    return q
+    return z, benjamini_hochberg(special.ndtr(-z))
 
 
-COLD_ESDA = textwrap.dedent(
+def recompute(
+    universe: npt.NDArray[np.int64],
+    incident_cells: npt.NDArray[np.int64],
+    weight: FloatArray,
+    weights: Callable[[], KRingWeights],
+    permutations: int | None = None,
+) -> HotspotResult:
+    """What a recompute job does with stored cells (``server/hotspots/service.py``)."""
+    values = aggregate(universe, incident_cells, weight)
+    return find_hotspots(
+        values,
+        weights(),
+        approximation="events",
+        incident_weights=values.counted_weights,
+        permutations=permutations,
+    )
+
+
+OURS_COLD = textwrap.dedent(
+    f"""
+    import json, sys, time
+    started = time.perf_counter()
+    import numpy as np
+    from geo.aggregate import aggregate
+    from geo.hotspots import find_hotspots
+    from geo.weights import kring_weights
+    imported = time.perf_counter()
+    stored = np.load(sys.argv[1])
+    universe, cells, severity = stored["universe"], stored["cells"], stored["severity"]
+    loaded = time.perf_counter()
+    values = aggregate(universe, cells, severity)
+    weights = kring_weights(universe, {K})
+    built = time.perf_counter()
+    find_hotspots(values, weights, permutations={PERMUTATIONS})
+    done = time.perf_counter()
+    print(json.dumps({{"import": imported - started, "load": loaded - imported,
+                      "aggregate + weights": built - loaded, "find_hotspots": done - built}}))
     """
+)
+
+ESDA_COLD = textwrap.dedent(
+    f"""
     import json, sys, time, warnings
     started = time.perf_counter()
     import numpy as np
@@ -112,44 +174,57 @@ COLD_ESDA = textwrap.dedent(
     imported = time.perf_counter()
     matrix = sparse.load_npz(sys.argv[1]).tocsr()
     y = np.load(sys.argv[2])
+    loaded = time.perf_counter()
     w = libpysal.weights.WSP(matrix).to_W(silence_warnings=True)
     built = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        esda.G_Local(y, w, transform="B", star=True, permutations=999, seed=1)
+        esda.G_Local(y, w, transform="B", star=True, permutations={PERMUTATIONS}, seed=1)
     done = time.perf_counter()
-    print(json.dumps({"import": imported - started, "weights": built - imported,
-                      "g_local": done - built}))
+    print(json.dumps({{"import": imported - started, "load": loaded - imported,
+                      "W": built - loaded, "G_Local": done - built}}))
     """
 )
 
 
-def esda_permutations_cold(matrix: sparse.csr_matrix, y: np.ndarray) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        matrix_path, y_path = Path(tmp) / "w.npz", Path(tmp) / "y.npy"
-        sparse.save_npz(matrix_path, matrix)
-        np.save(y_path, y)
-        started = time.perf_counter()
-        out = subprocess.run(  # noqa: S603 - our own interpreter and script
-            [sys.executable, "-c", COLD_ESDA, str(matrix_path), str(y_path)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        total = time.perf_counter() - started
-    timings: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    timings["process"] = total
-    return timings
+def run_cold(script: str, *paths: Path) -> tuple[float, dict[str, float]]:
+    """Whole-process wall time of a fresh interpreter running ``script``, and its own split."""
+    started = time.perf_counter()
+    out = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script, *map(str, paths)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    total = time.perf_counter() - started
+    split: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return total, split
+
+
+def describe(split: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds:.2f}" for name, seconds in split.items()) + " s"
+
+
+def profile(fn: Callable[[], object], label: str, calls: int = 10) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(calls):
+        fn()
+    profiler.disable()
+    print(f"\ncProfile: {label}, {calls} calls, by own time")
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(12)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="~12k cells, 100k incidents")
     parser.add_argument("--repeat", type=int, default=None, help="best-of-N for fast steps")
+    parser.add_argument("--profile", action="store_true", help="cProfile our recompute")
     args = parser.parse_args()
     bounds = QUICK_BOX if args.quick else FULL_BOX
     n_incidents = 100_000 if args.quick else 1_000_000
-    repeat = args.repeat or (3 if args.quick else 5)
+    repeat = args.repeat or (3 if args.quick else 7)
     slow_repeat = 1 if args.quick else 2
 
     try:
@@ -157,174 +232,211 @@ def main() -> None:
 
         numba_note = f"numba {numba.__version__}"
     except ImportError:
-        numba_note = "numba NOT installed: esda permutations run its pure-Python fallback"
+        numba_note = "numba NOT installed: esda permutations run its numpy fallback"
     print(f"Python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
-    print(f"{numba_note}\n")
+    print(f"{numba_note}; wall clock, best of {repeat} (slow steps: best of {slow_repeat})\n")
 
     universe = geo_cells.polygon_cells(box(*bounds), RESOLUTION)
     points = synthetic_incidents(bounds, n_incidents, seed=1)
-    finest = np.full(points["lat"].size, RESOLUTION)
-    t_index, indexed = best_of(
-        repeat,
-        lambda: geo_cells.index_points(points["lat"], points["lng"], finest, [RESOLUTION]),
-    )
-    incident_cells = indexed[:, 0]
-    print(
-        f"universe {universe.size:,} cells at resolution {RESOLUTION}, k = {K}; "
-        f"{points['lat'].size:,} incidents; best of {repeat} (slow steps: {slow_repeat})\n"
-    )
-    as_of = 365 * DAY
+    severity = points["severity"]
+    ones = np.ones(n_incidents)
+    finest = np.full(n_incidents, RESOLUTION)
 
-    def run_aggregate() -> Any:
-        return aggregate(
-            universe,
-            incident_cells,
-            points["severity"],
-            occurred_at_s=points["occurred_at_s"],
-            as_of_s=as_of,
-            half_life_days=90.0,
-        )
+    def index() -> npt.NDArray[np.int64]:
+        return geo_cells.index_points(points["lat"], points["lng"], finest, [RESOLUTION])[:, 0]
 
-    rows: list[tuple[str, float, str]] = []
-    t_agg, values = best_of(repeat, run_aggregate)
-    t_w_cold, weights = best_of(repeat, lambda: kring_weights(universe, K))
+    t_index, indexed = best_of(repeat, index)
+    cells = np.ascontiguousarray(indexed)  # "stored cells": what the incidents table holds
     cache = WeightsCache()
-    cache.get(("aor-v1", RESOLUTION, K), lambda: kring_weights(universe, K))
-    t_w_cached, _ = best_of(
-        repeat, lambda: cache.get(("aor-v1", RESOLUTION, K), lambda: kring_weights(universe, K))
+    key = ("aor-v1", RESOLUTION, K)
+
+    def cached() -> KRingWeights:
+        return cache.get(key, lambda: kring_weights(universe, K))
+
+    weights = cached()
+    print(
+        f"universe {universe.size:,} cells at resolution {RESOLUTION}, k = {K} "
+        f"({weights.matrix.nnz:,} weights); {n_incidents:,} incidents with stored cells\n"
     )
-    t_hot, result = best_of(repeat, lambda: find_hotspots(values, weights))
-    t_pipe_cached, _ = best_of(
+
+    # ------------------------------------------------------------------ recompute
+    t_floor, (floor_z, _) = best_of(repeat, lambda: numpy_floor(universe, cells, weights.matrix))
+    t_ours, result = best_of(repeat, lambda: recompute(universe, cells, severity, cached))
+    t_counts, counts_result = best_of(repeat, lambda: recompute(universe, cells, ones, cached))
+    t_agg, values = best_of(repeat, lambda: aggregate(universe, cells, severity))
+    t_hot, _ = best_of(
         repeat,
         lambda: find_hotspots(
-            run_aggregate(),
-            cache.get(("aor-v1", RESOLUTION, K), lambda: kring_weights(universe, K)),
+            values, weights, approximation="events", incident_weights=values.counted_weights
         ),
     )
-    t_pipe_cold, _ = best_of(
-        repeat, lambda: find_hotspots(run_aggregate(), kring_weights(universe, K))
-    )
-    ones = np.ones(incident_cells.size)
-    t_pipe_counts, _ = best_of(
+    count_values = aggregate(universe, cells, ones)
+    t_hot_counts, _ = best_of(
         repeat,
         lambda: find_hotspots(
-            aggregate(universe, incident_cells, ones),
-            cache.get(("aor-v1", RESOLUTION, K), lambda: kring_weights(universe, K)),
+            count_values,
+            weights,
+            approximation="events",
+            incident_weights=count_values.counted_weights,
         ),
     )
-    t_perm, _ = best_of(repeat, lambda: find_hotspots(values, weights, permutations=999))
-    t_perm_big, _ = best_of(repeat, lambda: find_hotspots(values, weights, permutations=99_999))
-    t_floor, _ = best_of(repeat, lambda: numpy_floor(universe, incident_cells, weights.matrix))
-    rows += [
-        ("index_points (at ingest, once per incident)", t_index, ""),
-        ("ours: aggregate (severity × 90-day decay)", t_agg, ""),
-        ("ours: kring_weights, cold", t_w_cold, ""),
-        ("ours: WeightsCache hit", t_w_cached, ""),
-        ("ours: hotspots (Gi* + Pearson III p + BH + classes)", t_hot, ""),
-        ("ours: pipeline, cached weights", t_pipe_cached, "aggregate → cache → hotspots"),
-        ("ours: pipeline, cold weights", t_pipe_cold, "aggregate → kring_weights → hotspots"),
-        ("ours: pipeline, cached weights, counts only", t_pipe_counts, "no severity, no decay"),
-        ("ours: hotspots, 999 shared-null permutations", t_perm, ""),
-        ("ours: hotspots, 99,999 shared-null permutations", t_perm_big, ""),
-        ("numpy floor (unique + mat-vec Gi* + BH)", t_floor, "prebuilt CSR"),
-    ]
-    hot_share = float(result.hot.mean())
+    t_weights, _ = best_of(repeat, lambda: kring_weights(universe, K))
+
+    def ours_from_points() -> HotspotResult:
+        return recompute(universe, index(), severity, lambda: kring_weights(universe, K))
+
+    t_ours_raw, _ = best_of(repeat, ours_from_points)
 
     import esda
-    import libpysal
-
-    y = values.intensity
-    t_esda_w, esda_w = best_of(
-        slow_repeat, lambda: libpysal.weights.WSP(weights.matrix).to_W(silence_warnings=True)
-    )
-    t_esda, g_local = best_of(
-        repeat,
-        lambda: esda.G_Local(y, esda_w, transform="B", star=True, permutations=0),
-    )
-    agreement = float(np.abs(g_local.Zs - result.z_score).max())
-    cold = esda_permutations_cold(weights.matrix, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # compile (if numba) on a tiny problem first, so the timed call is warm
-        tiny = kring_weights(universe[:200], K)
-        tiny_w = libpysal.weights.WSP(tiny.matrix).to_W(silence_warnings=True)
-        esda.G_Local(np.arange(200.0), tiny_w, transform="B", star=True, permutations=99)
-        t_esda_perm, _ = best_of(
-            slow_repeat,
-            lambda: esda.G_Local(y, esda_w, transform="B", star=True, permutations=999, seed=1),
-        )
-    rows += [
-        ("esda: libpysal W from our CSR", t_esda_w, ""),
-        ("esda: G_Local analytic (W prebuilt)", t_esda, f"max |Δz| vs ours {agreement:.1e}"),
-        ("esda: G_Local 999 perms, warm", t_esda_perm, ""),
-        ("esda: G_Local 999 perms, cold subprocess", cold["g_local"],
-         f"+ import {cold['import']:.2f} s; whole process {cold['process']:.2f} s"),
-    ]  # fmt: skip
-
     import geopandas as gpd
+    import libpysal
     import shapely
 
     rings = np.array([geo_cells.cell_boundary(int(c)) for c in universe])
     hexagons = gpd.GeoDataFrame(
         {"cell": universe}, geometry=shapely.polygons(rings), crs="EPSG:4326"
-    )
-    frame = gpd.GeoDataFrame(
-        geometry=gpd.points_from_xy(points["lng"], points["lat"]), crs="EPSG:4326"
-    )
+    )  # built once per AOR version: not timed
 
-    def peer_join() -> np.ndarray:
+    def peer_join() -> FloatArray:
+        frame = gpd.GeoDataFrame(
+            {"severity": severity},
+            geometry=gpd.points_from_xy(points["lng"], points["lat"]),
+            crs="EPSG:4326",
+        )
         joined = gpd.sjoin(frame, hexagons, predicate="within", how="inner")
-        return np.bincount(joined["index_right"].to_numpy(), minlength=len(hexagons))
+        sums = np.bincount(
+            joined["index_right"].to_numpy(),
+            weights=joined["severity"].to_numpy(),
+            minlength=len(hexagons),
+        )
+        return np.asarray(sums, dtype=np.float64)
 
-    t_sjoin, peer_counts = best_of(slow_repeat, peer_join)
+    t_sjoin, peer_y = best_of(slow_repeat, peer_join)
     t_queen, queen = best_of(
         slow_repeat,
         lambda: libpysal.weights.Queen.from_dataframe(
             hexagons, use_index=False, silence_warnings=True
         ),
     )
-    peer_y = peer_counts.astype(float)
-    t_peer_g, peer_g = best_of(
-        slow_repeat,
-        lambda: esda.G_Local(peer_y, queen, transform="B", star=True, permutations=0),
+    t_kring_w, kring_w = best_of(
+        slow_repeat, lambda: libpysal.weights.WSP(weights.matrix).to_W(silence_warnings=True)
     )
-    t_peer = t_sjoin + t_queen + t_peer_g
-    ours_counts_z = find_hotspots((values.count.astype(float), values.count), weights).z_score
-    same_counts = float((peer_counts == values.count).mean())
-    peer_dz = float(np.abs(peer_g.Zs - ours_counts_z).max())
-    rows += [
-        ("peer: geopandas sjoin points → hexagons + counts", t_sjoin, ""),
+    t_g_queen, g_queen = best_of(
+        slow_repeat, lambda: esda.G_Local(peer_y, queen, transform="B", star=True, permutations=0)
+    )
+    t_g_kring, _ = best_of(
+        slow_repeat,
+        lambda: esda.G_Local(peer_y, kring_w, transform="B", star=True, permutations=0),
+    )
+    t_peer = t_sjoin + t_queen + t_g_queen
+    t_peer_kring = t_sjoin + t_kring_w + t_g_kring
+
+    rows: list[tuple[str, float, str]] = [
+        ("numpy floor: np.unique counts + mat-vec Gi* + normal p + BH", t_floor, "prebuilt CSR"),
+        ("ours: recompute, severity weights", t_ours, "what the server analyses"),
+        ("ours: recompute, counts only", t_counts, "equal weights: binomial tail"),
+        ("  of which aggregate (severity)", t_agg, ""),
+        ("  of which find_hotspots, events, severity", t_hot, ""),
+        ("  of which find_hotspots, events, counts", t_hot_counts, ""),
+        ("ours: kring_weights, cold (cached above)", t_weights, "once per AOR version"),
+        ("ours: index_points at one resolution", t_index, "once per incident, at ingest"),
+        ("ours: from raw points (index + cold weights + recompute)", t_ours_raw, ""),
+        ("peer: geopandas sjoin points → hexagons, sums", t_sjoin, ""),
         ("peer: libpysal Queen.from_dataframe", t_queen, ""),
-        ("peer: esda G_Local analytic", t_peer_g, ""),
-        ("peer: whole pipeline", t_peer, "sjoin + Queen + G_Local"),
+        ("peer: esda G_Local analytic (Queen)", t_g_queen, ""),
+        ("peer: whole pipeline (sjoin + Queen + G_Local)", t_peer, ""),
+        ("peer: libpysal W from our k-ring CSR", t_kring_w, ""),
+        ("peer: esda G_Local analytic (k-ring W)", t_g_kring, ""),
+        ("peer: whole pipeline (sjoin + k-ring W + G_Local)", t_peer_kring, "peer's lower bound"),
     ]
 
+    # ------------------------------------------------------------------ permutations
+    t_perm, _ = best_of(repeat, lambda: find_hotspots(values, weights, permutations=PERMUTATIONS))
+    t_perm_job, _ = best_of(
+        repeat, lambda: recompute(universe, cells, severity, cached, permutations=PERMUTATIONS)
+    )
+    y = values.intensity
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # compile (with numba) on a tiny problem first, so the timed call is warm
+        tiny = kring_weights(universe[:200], K)
+        tiny_w = libpysal.weights.WSP(tiny.matrix).to_W(silence_warnings=True)
+        esda.G_Local(np.arange(200.0), tiny_w, transform="B", star=True, permutations=99)
+        t_esda_perm, g_perm = best_of(
+            slow_repeat,
+            lambda: esda.G_Local(
+                y, kring_w, transform="B", star=True, permutations=PERMUTATIONS, seed=1
+            ),
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        stored_path = Path(tmp) / "stored.npz"
+        np.savez(stored_path, universe=universe, cells=cells, severity=severity)
+        matrix_path, y_path = Path(tmp) / "w.npz", Path(tmp) / "y.npy"
+        sparse.save_npz(matrix_path, weights.matrix)
+        np.save(y_path, y)
+        ours_cold = [run_cold(OURS_COLD, stored_path) for _ in range(slow_repeat + 1)]
+        esda_cold = [run_cold(ESDA_COLD, matrix_path, y_path) for _ in range(slow_repeat)]
+    t_ours_cold, ours_split = min(ours_cold, key=lambda run: run[0])
+    t_esda_cold, esda_split = min(esda_cold, key=lambda run: run[0])
+    rows += [
+        (f"ours: find_hotspots, {PERMUTATIONS} permutations, warm", t_perm, "inputs ready"),
+        (f"ours: recompute + {PERMUTATIONS} permutations, warm", t_perm_job, "cached weights"),
+        (f"ours: {PERMUTATIONS} permutations, cold process", t_ours_cold, describe(ours_split)),
+        (f"esda: G_Local {PERMUTATIONS} permutations, warm", t_esda_perm, "k-ring W prebuilt"),
+        (f"esda: G_Local {PERMUTATIONS} permutations, cold process", t_esda_cold,
+         describe(esda_split)),
+    ]  # fmt: skip
+
     width = max(len(name) for name, _, _ in rows)
-    print(f"{'step':<{width}}  {'best':>10}")
+    print(f"{'step':<{width}}  {'best':>11}")
     for name, seconds, note in rows:
         print(f"{name:<{width}}  {seconds * 1000:>8.1f} ms  {note}")
 
-    def ratio(label: str, numerator: float, denominator: float) -> None:
-        print(f"  {label:<72} {numerator / denominator:>7.1f}×")
+    def ratio(label: str, numerator: float, denominator: float, target: str = "") -> None:
+        print(f"  {label:<62} {numerator / denominator:>7.1f}×  {target}")
 
-    print("\nratios (> 1: ours is faster, or the floor is faster than ours)")
-    ratio("ours cached pipeline, counts only / numpy floor", t_pipe_counts, t_floor)
-    ratio("esda analytic (W prebuilt) / ours hotspots", t_esda, t_hot)
-    ratio("esda analytic + W build / ours cold pipeline", t_esda + t_esda_w, t_pipe_cold)
-    ratio("esda 999 perms warm / ours 999 perms", t_esda_perm, t_perm)
-    ratio("esda 999 perms cold (G_Local call) / ours 999 perms", cold["g_local"], t_perm)
-    ratio("esda 999 perms cold (whole process) / ours cold pipeline + 999 perms",
-          cold["process"], t_pipe_cold + t_perm)  # fmt: skip
-    ratio("peer pipeline / ours from points (index + cold pipeline)", t_peer,
-          t_index + t_pipe_cold)  # fmt: skip
-    ratio("peer pipeline / ours cached pipeline", t_peer, t_pipe_cached)
+    print(
+        f"\nrecompute, {n_incidents:,} incidents from stored cells "
+        f"(target ≤ {FLOOR_TARGET:g}× the floor)"
+    )
+    ratio("ours (severity) / numpy floor", t_ours, t_floor, f"target ≤ {FLOOR_TARGET:g}×")
+    ratio("ours (counts) / numpy floor", t_counts, t_floor, f"target ≤ {FLOOR_TARGET:g}×")
+    ratio("peer (sjoin + Queen + G_Local) / ours (severity)", t_peer, t_ours,
+          f"target ≥ {PEER_TARGET:g}×")  # fmt: skip
+    ratio("peer (sjoin + Queen + G_Local) / ours (counts)", t_peer, t_counts,
+          f"target ≥ {PEER_TARGET:g}×")  # fmt: skip
+    ratio("peer (sjoin + k-ring W + G_Local) / ours (severity)", t_peer_kring, t_ours)
+    ratio("peer (sjoin + Queen + G_Local) / ours from raw points", t_peer, t_ours_raw)
+    ratio("peer (sjoin + k-ring W + G_Local) / ours from raw points", t_peer_kring, t_ours_raw)
+    print(
+        f"\npermutations, {PERMUTATIONS} (targets: ours ≤ {PERM_WARM_TARGET_S:g} s warm, "
+        f"≤ {PERM_COLD_TARGET_S:g} s cold)"
+    )
+    print(f"  ours warm {t_perm:.3f} s (recompute + permutations {t_perm_job:.3f} s); "
+          f"cold process {t_ours_cold:.2f} s")  # fmt: skip
+    ratio("esda warm / ours warm (find_hotspots)", t_esda_perm, t_perm)
+    ratio("esda cold process / ours cold process", t_esda_cold, t_ours_cold)
 
+    z_dz = float(np.abs(g_perm.Zs - result.z_score).max())
+    floor_dz = float(np.abs(floor_z - counts_result.z_score).max())
+    queen_same = float(np.mean([set(queen.neighbors[i]) | {i} == set(kring_w.neighbors[i]) | {i}
+                                for i in range(universe.size)]))  # fmt: skip
     print("\nchecks")
-    print(f"  hot cells (any class): {hot_share:.2%}")
-    print(f"  esda Zs vs ours: max |Δz| = {agreement:.1e}")
-    print(f"  peer sjoin counts equal to H3 counts in {same_counts:.4%} of cells")
-    print(f"  peer (Queen, sjoin counts) vs ours (k-ring, H3 counts): max |Δz| = {peer_dz:.2f}")
-    print("  universe and hexagon polygons are built once per AOR version; not timed")
+    print(f"  hot cells (any class): severity {result.hot.mean():.2%}, "
+          f"counts {counts_result.hot.mean():.2%}")  # fmt: skip
+    print(f"  esda Zs (k-ring W) vs ours: max |Δz| = {z_dz:.1e}")
+    print(f"  floor z vs ours (counts): max |Δz| = {floor_dz:.1e}")
+    print(f"  peer sjoin sums equal to our aggregate in {np.mean(peer_y == values.intensity):.4%}"
+          " of cells")  # fmt: skip
+    print(
+        f"  Queen neighbourhood equals the k = 1 ring in {queen_same:.4%} of cells; "
+        f"max |Δz| Queen vs ours {np.abs(g_queen.Zs - result.z_score).max():.2f}"
+    )
+    print("  universe and hexagon polygons are built once per AOR version: not timed")
+
+    if args.profile:
+        profile(lambda: recompute(universe, cells, severity, cached), "ours, severity")
+        profile(lambda: recompute(universe, cells, ones, cached), "ours, counts")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ whose location cannot support the resolution carries no cell there (``0``) and i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -34,12 +34,19 @@ class CellValues:
         Σ severity weight × time decay per cell (``float64``).
     outside
         Incidents that had a cell at this resolution but fell outside the universe.
+    counted_weights
+        Weights of the counted incidents (see the field's comment).
     """
 
     cells: CellArray
     count: npt.NDArray[np.int64]
     intensity: npt.NDArray[np.float64]
     outside: int
+    #: The weight (severity × decay) of every incident counted in the universe, in no
+    #: particular order: what the event-null p-values of :func:`geo.hotspots.event_tails` need.
+    counted_weights: npt.NDArray[np.float64] = field(
+        default_factory=lambda: np.zeros(0, dtype=np.float64)
+    )
 
 
 def decay_factors(
@@ -90,7 +97,9 @@ def aggregate(
     >>> v.count.tolist(), v.intensity.tolist(), v.outside
     ([0, 2, 0], [0.0, 3.0, 0.0], 1)
     """
-    cells = np.unique(np.asarray(universe, dtype=np.int64))
+    cells = np.asarray(universe, dtype=np.int64)
+    if cells.size > 1 and not bool(np.all(cells[1:] > cells[:-1])):
+        cells = np.unique(cells)  # callers usually pass the sorted universe; skip the sort then
     wanted = np.asarray(incident_cells, dtype=np.int64)
     weights = np.asarray(severity, dtype=np.float64)
     if wanted.shape != weights.shape:
@@ -100,17 +109,34 @@ def aggregate(
             raise ValueError("time decay needs occurred_at_s and as_of_s")
         weights = weights * decay_factors(occurred_at_s, as_of_s, half_life_days)
     n = cells.size
-    located = wanted != NO_CELL
-    if n == 0:
-        return CellValues(cells, np.zeros(0, np.int64), np.zeros(0, np.float64), int(located.sum()))
-    # Look each distinct cell up once: sorting the incidents' cells first makes the search
-    # cache-friendly and shrinks it to the few thousand distinct cells (measured ~3x faster at
-    # 1M incidents than searching the raw order).
-    distinct, inverse = np.unique(wanted, return_inverse=True)
-    distinct_pos = np.minimum(np.searchsorted(cells, distinct), n - 1)
-    distinct_inside = (cells[distinct_pos] == distinct) & (distinct != NO_CELL)
-    pos = distinct_pos[inverse]
-    inside = distinct_inside[inverse]
-    count = np.bincount(pos[inside], minlength=n).astype(np.int64)
-    intensity = np.bincount(pos[inside], weights=weights[inside], minlength=n).astype(np.float64)
-    return CellValues(cells, count, intensity, int((located & ~inside).sum()))
+    count = np.zeros(n, dtype=np.int64)
+    intensity = np.zeros(n, dtype=np.float64)
+    if wanted.size == 0:
+        return CellValues(cells, count, intensity, 0)
+    # Sort the incidents by cell once, then work per distinct cell: the universe lookup shrinks
+    # to the few thousand cells that have incidents, and the sums are one reduceat each.
+    equal = bool(np.all(weights == weights[0]))
+    if equal:
+        # Plain counts (or one weight for all): sorting the cells alone is enough, and a plain
+        # sort is several times faster than the argsort the weighted sums need.
+        by_cell = np.sort(wanted)
+        sorted_weights = np.full(wanted.size, weights[0])
+    else:
+        order = np.argsort(wanted)
+        by_cell = wanted[order]
+        sorted_weights = weights[order]
+    starts = np.flatnonzero(np.concatenate(([True], by_cell[1:] != by_cell[:-1])))
+    distinct = by_cell[starts]
+    per_cell = np.diff(np.append(starts, by_cell.size))
+    sums = per_cell * weights[0] if equal else np.add.reduceat(sorted_weights, starts)
+    if n:
+        pos = np.minimum(np.searchsorted(cells, distinct), n - 1)
+        inside = (cells[pos] == distinct) & (distinct != NO_CELL)
+    else:
+        pos = np.zeros(distinct.size, dtype=np.int64)
+        inside = np.zeros(distinct.size, dtype=bool)
+    count[pos[inside]] = per_cell[inside]
+    intensity[pos[inside]] = sums[inside]
+    outside = int(per_cell[~inside & (distinct != NO_CELL)].sum())
+    counted = sorted_weights if inside.all() else sorted_weights[np.repeat(inside, per_cell)]
+    return CellValues(cells, count, intensity, outside, counted)

@@ -338,6 +338,20 @@ def event_tails(
     (upper, lower)
         ``P(L_i ≥ observed)`` and ``P(L_i ≤ observed)``.
     """
+    lag_all = np.asarray(lag, dtype=np.float64)
+    neighbours_all = np.asarray(neighbours, dtype=np.float64)
+    if lag_all.size == 0:
+        return np.ones(0), np.ones(0)
+    # Most cells share their (neighbourhood size, sum) pair with thousands of others (an empty
+    # interior neighbourhood is (7, 0)): compute each distinct pair's tail once.
+    keys, inverse = np.unique(neighbours_all + 1j * lag_all, return_inverse=True)
+    upper_u, lower_u = _event_tails_distinct(keys.imag, keys.real, n, incident_weights)
+    return upper_u[inverse].reshape(lag_all.shape), lower_u[inverse].reshape(lag_all.shape)
+
+
+def _event_tails_distinct(
+    lag: FloatArray, neighbours: FloatArray, n: int, incident_weights: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray]:
     lag_arr = np.asarray(lag, dtype=np.float64)
     share = np.asarray(neighbours, dtype=np.float64) / float(max(n, 1))
     w = np.asarray(incident_weights, dtype=np.float64)

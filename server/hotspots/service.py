@@ -32,7 +32,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from geo import cells as geo_cells
-from geo.aggregate import CellValues, aggregate, decay_factors
+from geo.aggregate import CellValues, aggregate
 from geo.early_warning import precursor_flag, precursor_index, surge
 from geo.emerging import EmergingCategory, emerging_hotspots, space_time_cube
 from geo.hotspots import find_hotspots
@@ -335,8 +335,17 @@ def analyse(
         bounds=_grown_bounds(aor, resolution),
     )
     universe = universe_for(session, aor, resolution) if found.cells.size else np.zeros(0, np.int64)
-    if not found.cells.size or not np.isin(found.cells, universe).any():
-        # Most AORs, most of the time: nothing happened, every statistic is zero.
+    as_of_s = as_of.timestamp()
+    values = aggregate(
+        universe,
+        found.cells,
+        found.severity,
+        occurred_at_s=found.occurred_s,
+        as_of_s=as_of_s,
+        half_life_days=half_life_days,
+    )
+    if not values.count.any():
+        # Most AORs, most of the time: nothing happened there, every statistic is zero.
         return _quiet(
             aor,
             resolution,
@@ -353,17 +362,9 @@ def analyse(
             hs.min_local_count,
         )
     weights = _weights(aor, resolution, hs.k, universe)
-    as_of_s = as_of.timestamp()
-    values = aggregate(
-        universe,
-        found.cells,
-        found.severity,
-        occurred_at_s=found.occurred_s,
-        as_of_s=as_of_s,
-        half_life_days=half_life_days,
-    )
     withheld = np.zeros(universe.size, dtype=bool)
     published_only = audience == GENERAL and sensitive_layer
+    counted_weights = values.counted_weights
     if published_only:
         values, withheld = _suppressed_values(
             session,
@@ -374,13 +375,7 @@ def analyse(
             values=values,
             settings=settings,
         )
-    if published_only:
         counted_weights = np.ones(int(values.count.sum()))
-    else:
-        inside = np.isin(found.cells, universe)
-        counted_weights = found.severity[inside] * decay_factors(
-            found.occurred_s[inside], as_of_s, half_life_days
-        )
     # Significance under complete spatial randomness of incidents (see geo.hotspots.event_tails).
     result = find_hotspots(
         values,

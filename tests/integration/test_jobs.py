@@ -147,8 +147,9 @@ def test_the_ticker_runs_the_dirty_poll_at_once_and_the_refresh_on_its_interval(
 
 
 @pytest.mark.redis
-def test_periodic_hotspot_jobs_go_on_rq_and_a_worker_recomputes(session_factory, session,
-                                                                  settings, mission, actor_of):
+def test_periodic_hotspot_jobs_go_on_rq_and_a_worker_recomputes(
+    session_factory, session, settings, mission, actor_of
+):
     from redis import Redis
     from rq import Queue, SimpleWorker
 
@@ -158,8 +159,9 @@ def test_periodic_hotspot_jobs_go_on_rq_and_a_worker_recomputes(session_factory,
     connection = Redis.from_url(os.environ["VIGIL_TEST_REDIS_URL"])
     connection.flushdb()
     queue = Queue(f"vigil-test-{uuid.uuid4().hex[:8]}", connection=connection)
-    job_context.configure(job_context.JobContext(settings=settings,
-                                                 session_factory=session_factory))
+    job_context.configure(
+        job_context.JobContext(settings=settings, session_factory=session_factory)
+    )
     _report_in_a1_1(session, settings, actor_of("analyst"))
     session.commit()
     assert session.query(HotspotDirty).count() > 0

@@ -20,7 +20,11 @@ REPO = Path(__file__).resolve().parents[2]
 def test_only_geo_cells_imports_h3() -> None:
     offenders = []
     for path in REPO.glob("**/*.py"):
-        if ".venv" in path.parts or path == REPO / "geo" / "cells.py":
+        # Benchmarks call h3/h3ronpy directly on purpose: they are the baselines we measure
+        # ourselves against, not part of Vigil.
+        if {".venv", "benchmarks"} & set(path.relative_to(REPO).parts) or path == (
+            REPO / "geo" / "cells.py"
+        ):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
