@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
+from mobile_sync.protocol.models import PROTOCOL_VERSION
 from server.audit.views import router as audit_router
 from server.auth.passwords import PasswordService
 from server.auth.throttle import LoginThrottler
@@ -29,10 +30,12 @@ from server.logs import configure_logging
 from server.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
+    SyncProtocolMiddleware,
     UnexpectedErrorMiddleware,
 )
 from server.reports.views import router as reports_router
 from server.settings import Settings
+from server.sync.views import router as sync_router
 from server.taxonomy.views import router as taxonomy_router
 from server.units.views import router as units_router
 from server.users.views import router as users_router
@@ -110,6 +113,7 @@ def create_app(
             {"name": "devices", "description": "Field devices, revocable in one request."},
             {"name": "taxonomy", "description": "Incident categories and crosswalks."},
             {"name": "audit", "description": "The hash-chained audit log (admin)."},
+            {"name": "sync", "description": "Offline sync for field devices (protocol v1)."},
             {"name": "operations", "description": "Health and readiness."},
         ],
     )
@@ -136,10 +140,18 @@ def create_app(
         # Directly on the app, so each route's path (in logs, in the OpenAPI) is the full one.
         app.include_router(router, prefix=API_PREFIX, responses=COMMON_ERROR_RESPONSES)
     app.include_router(health_router)
+    # Outside /api/v1: the sync protocol is versioned on its own (SYNC.md §4.2).
+    app.include_router(sync_router, responses=COMMON_ERROR_RESPONSES)
 
     # Added innermost first: unexpected errors are caught before Starlette's own handler could
     # log them raw; the request id is assigned outermost so every layer can use it.
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.mission.max_body_bytes)
+    app.add_middleware(
+        SyncProtocolMiddleware,
+        protocol_version=PROTOCOL_VERSION,
+        max_concurrent=settings.sync.max_concurrent_requests,
+        admission_wait_s=settings.sync.admission_wait_s,
+    )
     app.add_middleware(RequestContextMiddleware)
     return app

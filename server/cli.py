@@ -34,10 +34,12 @@ import_app = typer.Typer(
     help="Import conflict-event datasets as context reports.", no_args_is_help=True
 )
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+sync_app = typer.Typer(help="Offline sync with field devices (server side).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
+app.add_typer(sync_app, name="sync")
 
 console = Console(stderr=True)
 
@@ -399,6 +401,47 @@ def audit_verify() -> None:
     if broken is not None:
         raise _fail(f"audit chain broken at event {broken.seq}: {broken.problem}")
     console.print("audit chain intact")
+
+
+# --------------------------------------------------------------------------- sync
+
+
+@sync_app.command("new-epoch")
+def sync_new_epoch(
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: every device will re-download its reports.")
+    ] = False,
+) -> None:
+    """After restoring the database from a backup: start a new sync epoch. Every device's next
+    pull gets 410 and does a replacement sync, re-pushing whatever the restore lost (devices
+    keep their outboxes)."""
+    from server.sync import service as sync
+
+    if not yes:
+        raise _fail("this makes every device re-download its reports; pass --yes to confirm")
+    engine = create_engine_for(_settings())
+    with transaction(create_session_factory(engine)) as session:
+        epoch = sync.new_epoch(session)
+    console.print(f"new sync epoch {epoch}: devices will do a replacement sync on their next pull")
+
+
+@sync_app.command("housekeeping")
+def sync_housekeeping() -> None:
+    """Drop tombstones past the horizon and discard expired unfinished uploads now (the worker
+    also does this every six hours)."""
+    from server.worker import context as job_context
+    from server.worker import tasks
+
+    settings = _settings()
+    engine = create_engine_for(settings)
+    job_context.configure(
+        job_context.JobContext(settings=settings, session_factory=create_session_factory(engine))
+    )
+    done = tasks.sync_housekeeping()
+    console.print(
+        f"tombstones pruned: {done['tombstones_pruned']}; "
+        f"expired uploads discarded: {done['uploads_discarded']}"
+    )
 
 
 # --------------------------------------------------------------------------- demo

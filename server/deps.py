@@ -19,7 +19,7 @@ from server.audit import service as audit
 from server.auth.passwords import PasswordService
 from server.auth.throttle import LoginThrottler
 from server.auth.tokens import TokenService
-from server.errors import AuthenticationError, PermissionDeniedError
+from server.errors import AuthenticationError, PermissionDeniedError, VigilError
 from server.middleware import route_template
 from server.settings import Settings
 from server.users.models import User
@@ -49,30 +49,40 @@ def get_session(request: Request) -> Iterator[Session]:
     try:
         yield session
         session.commit()
+    except VigilError as exc:
+        if exc.keeps_changes:
+            session.commit()
+        else:
+            _roll_back(request, session, exc)
+        raise
     except BaseException as exc:
-        session.rollback()
-        try:
-            # A refused request still leaves its authz_denied events (SECURITY.md Z1): those
-            # the services recorded for hidden records, and one for a function-level refusal.
-            actor = getattr(request.state, "actor", None)
-            if isinstance(exc, PermissionDeniedError) and actor is not None:
-                audit.defer_denial(
-                    session,
-                    actor=actor,
-                    object_type="route",
-                    object_id=route_template(request.scope),
-                    details={"reason": "permission", "method": request.method},
-                )
-            audit.keep_denials(session)
-        except Exception:  # never let the audit retry mask the request's own error
-            session.rollback()
-            log.error(
-                "denial audit lost",
-                extra={"request_id": getattr(request.state, "request_id", None)},
-            )
+        _roll_back(request, session, exc)
         raise
     finally:
         session.close()
+
+
+def _roll_back(request: Request, session: Session, exc: BaseException) -> None:
+    session.rollback()
+    try:
+        # A refused request still leaves its authz_denied events (SECURITY.md Z1): those
+        # the services recorded for hidden records, and one for a function-level refusal.
+        actor = getattr(request.state, "actor", None)
+        if isinstance(exc, PermissionDeniedError) and actor is not None:
+            audit.defer_denial(
+                session,
+                actor=actor,
+                object_type="route",
+                object_id=route_template(request.scope),
+                details={"reason": "permission", "method": request.method},
+            )
+        audit.keep_denials(session)
+    except Exception:  # never let the audit retry mask the request's own error
+        session.rollback()
+        log.error(
+            "denial audit lost",
+            extra={"request_id": getattr(request.state, "request_id", None)},
+        )
 
 
 def get_tokens(request: Request) -> TokenService:

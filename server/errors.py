@@ -4,18 +4,29 @@ Services raise these; ``install_error_handlers`` turns them into JSON bodies a f
 officer's app can show. Nothing else in the server builds an error response.
 
     VigilError
+    ├── MalformedRequestError        400  a sync envelope that cannot be read at all
     ├── AuthenticationError          401  bad credentials, missing/expired/revoked token
+    │   └── DeviceRevokedError            the device was revoked: wipe it
     ├── PermissionDeniedError        403  the role may not do this at all
     ├── NotFoundError                404  absent, or present but outside the caller's view
     ├── ConflictError                409
     │   ├── IdempotencyConflictError      same client id, different content
     │   ├── InvalidTransitionError        verification step not allowed from this state
-    │   └── InUseError                    still referenced (a unit with children, …)
+    │   ├── InUseError                    still referenced (a unit with children, …)
+    │   └── UploadOffsetMismatchError     a PATCH at the wrong offset (carries Upload-Offset)
+    ├── GoneError                    410
+    │   ├── CursorExpiredError            older than the horizon or another epoch: replace
+    │   └── UploadExpiredError            an unfinished upload was discarded: restart at 0
     ├── PreconditionFailedError      412  the version the client edited is stale
     ├── PayloadTooLargeError         413
+    ├── UnsupportedMediaTypeError    415
     ├── ValidationFailedError        422  domain validation, naming the field
+    │   ├── IdempotencyKeyReusedError     the same Idempotency-Key with another body
+    │   └── AttachmentHashMismatchError   the uploaded bytes do not hash to the manifest
+    ├── ClientTooOldError            426  upgrade the app (its outbox is kept and still pushed)
     ├── PreconditionRequiredError    428  an update without If-Match or version
-    └── TooManyAttemptsError         429  login throttled; carries Retry-After
+    ├── TooManyAttemptsError         429  login throttled; carries Retry-After
+    └── ChecksumMismatchError        460  a chunk's Upload-Checksum does not match (tus)
 """
 
 from __future__ import annotations
@@ -41,19 +52,30 @@ log = logging.getLogger("vigil.errors")
 
 __all__ = [
     "COMMON_ERROR_RESPONSES",
+    "AttachmentHashMismatchError",
     "AuthenticationError",
+    "ChecksumMismatchError",
+    "ClientTooOldError",
     "ConflictError",
+    "CursorExpiredError",
+    "DeviceRevokedError",
     "ErrorBody",
     "FieldError",
+    "GoneError",
     "IdempotencyConflictError",
+    "IdempotencyKeyReusedError",
     "InUseError",
     "InvalidTransitionError",
+    "MalformedRequestError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "PreconditionFailedError",
     "PreconditionRequiredError",
     "TooManyAttemptsError",
+    "UnsupportedMediaTypeError",
+    "UploadExpiredError",
+    "UploadOffsetMismatchError",
     "ValidationFailedError",
     "VigilError",
     "error_body",
@@ -99,6 +121,9 @@ COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 class VigilError(Exception):
     status_code = 500
     code = "error"
+    #: The few errors that report a change the server made (an expired upload discarded): the
+    #: request's transaction is committed before the error is answered, not rolled back.
+    keeps_changes = False
 
     def __init__(self, message: str, *, errors: Sequence[FieldError] = ()) -> None:
         super().__init__(message)
@@ -109,12 +134,27 @@ class VigilError(Exception):
         return {}
 
 
+class MalformedRequestError(VigilError):
+    status_code = 400
+    code = "malformed_request"
+
+    @classmethod
+    def on(cls, field: str, message: str) -> MalformedRequestError:
+        return cls(f"{field}: {message}", errors=[FieldError(field, message)])
+
+
 class AuthenticationError(VigilError):
     status_code = 401
     code = "not_authenticated"
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": "Bearer"}
+
+
+class DeviceRevokedError(AuthenticationError):
+    """The device was revoked by an administrator: its app must wipe its local data."""
+
+    code = "device_revoked"
 
 
 class PermissionDeniedError(VigilError):
@@ -144,6 +184,31 @@ class InUseError(ConflictError):
     code = "in_use"
 
 
+class UploadOffsetMismatchError(ConflictError):
+    code = "offset_mismatch"
+
+    def __init__(self, message: str, *, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+    def headers(self) -> dict[str, str]:
+        return {"Upload-Offset": str(self.offset)}
+
+
+class GoneError(VigilError):
+    status_code = 410
+    code = "gone"
+
+
+class CursorExpiredError(GoneError):
+    code = "cursor_expired"
+
+
+class UploadExpiredError(GoneError):
+    code = "upload_expired"
+    keeps_changes = True
+
+
 class PreconditionFailedError(VigilError):
     status_code = 412
     code = "stale_version"
@@ -163,6 +228,25 @@ class ValidationFailedError(VigilError):
         return cls(f"{field}: {message}", errors=[FieldError(field, message)])
 
 
+class IdempotencyKeyReusedError(ValidationFailedError):
+    code = "idempotency_key_reused"
+
+
+class AttachmentHashMismatchError(ValidationFailedError):
+    code = "attachment_hash_mismatch"
+    keeps_changes = True
+
+
+class UnsupportedMediaTypeError(VigilError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class ClientTooOldError(VigilError):
+    status_code = 426
+    code = "client_too_old"
+
+
 class PreconditionRequiredError(VigilError):
     status_code = 428
     code = "version_required"
@@ -178,6 +262,13 @@ class TooManyAttemptsError(VigilError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_s)}
+
+
+class ChecksumMismatchError(VigilError):
+    """tus checksum extension: the chunk was not stored; the offset did not move."""
+
+    status_code = 460
+    code = "checksum_mismatch"
 
 
 def error_body(

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
 
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import FieldError, error_body, unexpected_error_response
 
-__all__ = ["BodySizeLimitMiddleware", "RequestContextMiddleware", "UnexpectedErrorMiddleware"]
+__all__ = [
+    "BodySizeLimitMiddleware",
+    "RequestContextMiddleware",
+    "SyncProtocolMiddleware",
+    "UnexpectedErrorMiddleware",
+]
 
 log = logging.getLogger("vigil.http")
 
@@ -55,6 +62,71 @@ class RequestContextMiddleware:
                     "user_id": scope.get("state", {}).get("user_id"),
                 },
             )
+
+
+class SyncProtocolMiddleware:
+    """Stamps every ``/sync/`` response, errors included, with ``X-Sync-Protocol`` and the
+    server clock: when the request arrived (``X-Server-Received-Ms``) and when the answer left
+    (``X-Server-Time-Ms``). A device treats an answer without the protocol header (a captive
+    portal's 200 page) as no answer at all, and uses the two stamps for its clock offset.
+
+    It also admits at most ``max_concurrent`` sync requests at once; the rest wait here, on the
+    event loop, holding no thread and no connection, and after ``admission_wait_s`` get 503 with
+    Retry-After (the device backs off and resends unchanged). Without it a burst of devices
+    starves the thread pool: requests holding a row lock cannot get the thread they need to
+    commit it while every thread waits on that lock.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        protocol_version: int,
+        max_concurrent: int = 8,
+        admission_wait_s: float = 20.0,
+    ) -> None:
+        self.app = app
+        self.protocol = str(protocol_version).encode()
+        self.admission = asyncio.Semaphore(max_concurrent)
+        self.admission_wait_s = admission_wait_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith("/sync/"):
+            await self.app(scope, receive, send)
+            return
+        received_ms = str(time.time_ns() // 1_000_000).encode()
+
+        async def send_stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"x-sync-protocol", self.protocol),
+                    (b"x-server-received-ms", received_ms),
+                    (b"x-server-time-ms", str(time.time_ns() // 1_000_000).encode()),
+                    (b"cache-control", b"no-store"),
+                ]
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await asyncio.wait_for(self.admission.acquire(), timeout=self.admission_wait_s)
+        except TimeoutError:
+            request_id = scope.get("state", {}).get("request_id")
+            busy = JSONResponse(
+                error_body(
+                    "server_busy",
+                    "The server is busy with other devices. Nothing was lost: your app will "
+                    "send again shortly.",
+                    request_id=request_id,
+                ),
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+            await busy(scope, receive, send_stamped)
+            return
+        try:
+            await self.app(scope, receive, send_stamped)
+        finally:
+            self.admission.release()
 
 
 def route_template(scope: Scope) -> str:

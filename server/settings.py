@@ -27,6 +27,7 @@ __all__ = [
     "QueueSettings",
     "RunMode",
     "Settings",
+    "SyncSettings",
     "default_data_dir",
 ]
 
@@ -178,6 +179,30 @@ class HotspotSettings(BaseSettings):
         return value
 
 
+class SyncSettings(BaseSettings):
+    """``VIGIL_SYNC_*``: offline sync limits (advertised to devices by ``/sync/v1/hello``)."""
+
+    model_config = _env("VIGIL_SYNC_")
+
+    max_batch_bytes: int = Field(default=512 * 1024, ge=4096)
+    max_batch_ops: int = Field(default=200, ge=1, le=5000)
+    max_chunk_bytes: int = Field(default=1024 * 1024, ge=16 * 1024)
+    #: Largest attachment accepted (a few minutes of audio, a dozen photos' worth).
+    max_attachment_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    #: Longer than any offline window: an unfinished upload survives a month in the bush.
+    upload_expiry_days: int = Field(default=45, ge=1)
+    #: Removals are remembered this long; a device away longer does a replacement sync.
+    tombstone_horizon_days: int = Field(default=180, ge=1)
+    min_client_version: str = "1.0"
+    pull_page_max: int = Field(default=500, ge=1, le=5000)
+    #: Sync requests served at once; more wait (no thread, no connection held) and after
+    #: ``admission_wait_s`` get 503 + Retry-After. Keep it below the DB pool size (15).
+    max_concurrent_requests: int = Field(default=8, ge=1, le=64)
+    admission_wait_s: float = Field(default=20.0, gt=0)
+    #: Where attachment bytes live; defaults to ``<data_dir>/attachments``.
+    attachments_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     """All of Vigil's settings. Build once per process with :meth:`load`; never at import time."""
 
@@ -191,6 +216,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     mission: MissionSettings = Field(default_factory=MissionSettings)
     hotspots: HotspotSettings = Field(default_factory=HotspotSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
@@ -242,6 +268,10 @@ class Settings(BaseSettings):
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(key)
         return key
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.sync.attachments_dir or self.data_dir / "attachments"
 
     @property
     def database_url(self) -> str:

@@ -66,6 +66,8 @@ class Permission(StrEnum):
     MANAGE_DEVICES = "manage_devices"
     READ_AUDIT = "read_audit"
     IMPORT_DATASETS = "import_datasets"
+    RECORD_PATROL = "record_patrol"
+    REMOVE_REPORT = "remove_report"
 
 
 #: What each role may do. Anything not listed is denied.
@@ -84,6 +86,9 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_DEVICES: frozenset({Role.ADMIN}),
     Permission.READ_AUDIT: frozenset({Role.ADMIN}),
     Permission.IMPORT_DATASETS: frozenset({Role.ADMIN, Role.ANALYST}),
+    Permission.RECORD_PATROL: frozenset({Role.FIELD_OFFICER, Role.COMMANDER}),
+    #: Tombstone a report (kept on record, gone from devices): the JOC/protection side of HQ.
+    Permission.REMOVE_REPORT: frozenset({Role.ANALYST, Role.PROTECTION_OFFICER}),
 }
 
 #: Tiers each role sees in full; every other tier is redacted for that role.

@@ -6,7 +6,20 @@ from server.db.base import Base
 from server.devices.models import Device
 from server.hotspots.models import HotspotCell, HotspotDirty, HotspotSnapshot
 from server.incidents.models import Incident, IncidentReport
+from server.patrols.models import Patrol, PatrolTrackPoint
 from server.reports.models import Attachment, Report, ReportRevision, ReportVerification
+from server.sync.models import (
+    Change,
+    ClockSample,
+    DeviceCursor,
+    DeviceReportView,
+    QuarantinedOp,
+    ReportNote,
+    SealedBlob,
+    SyncBatch,
+    SyncOp,
+    SyncState,
+)
 from server.units.models import AorCell, AorVersion, Unit
 from server.users.models import User
 
@@ -17,16 +30,28 @@ __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "Base",
+    "Change",
+    "ClockSample",
     "Device",
+    "DeviceCursor",
+    "DeviceReportView",
     "HotspotCell",
     "HotspotDirty",
     "HotspotSnapshot",
     "Incident",
     "IncidentReport",
     "LoginThrottle",
+    "Patrol",
+    "PatrolTrackPoint",
+    "QuarantinedOp",
     "Report",
+    "ReportNote",
     "ReportRevision",
     "ReportVerification",
+    "SealedBlob",
+    "SyncBatch",
+    "SyncOp",
+    "SyncState",
     "Unit",
     "User",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Uuid
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db.base import Base, UtcDateTime, utcnow
@@ -29,6 +29,13 @@ class Device(Base):
     revoke_reason: Mapped[str | None] = mapped_column(String(500))
     #: Bumped on revocation so every credential issued to the device is void.
     credential_version: Mapped[int] = mapped_column(Integer, default=0)
+    #: sha256 of the device's sync secret (shown once, when issued); NULL: none issued.
+    credential_hash: Mapped[str | None] = mapped_column(String(64))
+    credential_issued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: Latest estimate of (device clock − server clock), from the sync clock probe.
+    clock_offset_ms: Mapped[int | None] = mapped_column(BigInteger)
+    clock_boot_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    clock_sampled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
 

@@ -31,3 +31,10 @@ class DeviceRead(BaseModel):
     last_seen_at: datetime | None
     revoked_at: datetime | None
     revoke_reason: str | None
+
+
+class DeviceCredential(BaseModel):
+    """The device's sync credential. Shown once: store it in the device's keystore."""
+
+    token: str
+    issued_at: datetime

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Response, status
 from server.deps import CurrentActor, DbSession
 from server.devices import service
 from server.devices.models import Device
-from server.devices.schemas import DeviceCreate, DeviceRead, DeviceRevoke
+from server.devices.schemas import DeviceCreate, DeviceCredential, DeviceRead, DeviceRevoke
+from server.errors import PermissionDeniedError
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -63,3 +64,20 @@ def revoke_device(
 ) -> DeviceRead:
     device = service.get_or_raise(session=session, device_id=device_id, actor=actor)
     return _read(service.revoke(session=session, device=device, reason=body.reason, actor=actor))
+
+
+@router.post(
+    "/{device_id}/credential",
+    response_model=DeviceCredential,
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue the device's sync credential (its owner; replaces any earlier one)",
+)
+def issue_credential(
+    device_id: uuid.UUID, session: DbSession, actor: CurrentActor
+) -> DeviceCredential:
+    device = service.get_or_raise(session=session, device_id=device_id, actor=actor)
+    if device.user_id != actor.user_id:
+        raise PermissionDeniedError("Only the device's own user may issue its credential.")
+    token = service.issue_credential(session=session, device=device, actor=actor)
+    assert device.credential_issued_at is not None
+    return DeviceCredential(token=token, issued_at=device.credential_issued_at)

@@ -62,6 +62,9 @@ __all__ = [
     "window_plan",
 ]
 
+#: Incidents that raise no threat: discredited by an analyst, or withdrawn by their author.
+SET_ASIDE = (VerificationState.DISCREDITED.value, VerificationState.WITHDRAWN.value)
+
 FULL = "full"
 GENERAL = "general"
 AUDIENCES = (FULL, GENERAL)
@@ -247,7 +250,7 @@ def _load_incidents(
         cell_column, Incident.severity_weight, Incident.occurred_at, Incident.category
     ).where(
         Incident.status == IncidentStatus.ACTIVE,
-        Incident.verification_state != VerificationState.DISCREDITED.value,
+        Incident.verification_state.not_in(SET_ASIDE),
         cell_column.is_not(None),
         Incident.occurred_at >= start,
         Incident.occurred_at < end,
@@ -559,7 +562,7 @@ def _suppressed_values(
     rows = session.execute(
         select(*columns).where(
             Incident.status == IncidentStatus.ACTIVE,
-            Incident.verification_state != VerificationState.DISCREDITED.value,
+            Incident.verification_state.not_in(SET_ASIDE),
             Incident.occurred_at >= start,
             Incident.occurred_at < end,
             Incident.category.in_(list(categories)),

@@ -29,14 +29,27 @@ def _precision_rank(report: Report) -> tuple[int, float, str]:
     return (-(finest if finest is not None else -1), accuracy, str(report.id))
 
 
+#: Reports that no longer stand: discredited by an analyst or withdrawn by their author.
+_SET_ASIDE = frozenset({VerificationState.DISCREDITED, VerificationState.WITHDRAWN})
+
+
 def _verification(states: Sequence[VerificationState]) -> VerificationState:
     if VerificationState.VERIFIED in states:
         return VerificationState.VERIFIED
-    if all(s is VerificationState.DISCREDITED for s in states):
-        return VerificationState.DISCREDITED
+    if all(s in _SET_ASIDE for s in states):
+        return (
+            VerificationState.WITHDRAWN
+            if all(s is VerificationState.WITHDRAWN for s in states)
+            else VerificationState.DISCREDITED
+        )
     if VerificationState.UNDER_VERIFICATION in states:
         return VerificationState.UNDER_VERIFICATION
     return VerificationState.REPORTED
+
+
+def _standing(report: Report) -> VerificationState:
+    # A report HQ removed from the field counts no more than a discredited one.
+    return VerificationState.DISCREDITED if report.deleted_at else report.verification_state
 
 
 def derive(reports: Sequence[Report]) -> dict[str, Any]:
@@ -57,7 +70,7 @@ def derive(reports: Sequence[Report]) -> dict[str, Any]:
         "family": category.family.value,
         "severity_weight": category.severity_weight,
         "sensitivity": sensitivity,
-        "verification_state": _verification([r.verification_state for r in reports]),
+        "verification_state": _verification([_standing(r) for r in reports]),
         "occurred_at": earliest.occurred_at,
         "time_precision": earliest.time_precision,
         "occurred_day_start": day_start(earliest.occurred_at),

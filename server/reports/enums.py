@@ -67,6 +67,8 @@ class VerificationState(StrEnum):
     UNDER_VERIFICATION = "under_verification"
     VERIFIED = "verified"
     DISCREDITED = "discredited"
+    #: Withdrawn by its author before a decision (sync's ``withdraw`` op).
+    WITHDRAWN = "withdrawn"
 
 
 class ReportOrigin(StrEnum):

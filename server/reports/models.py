@@ -142,6 +142,24 @@ class Report(CellColumns, Base):
     #: sha256 of the canonical create body: same id + same fingerprint is a harmless resend.
     content_fingerprint: Mapped[str] = mapped_column(String(64))
 
+    #: Capture by a synced device: its own clock and uptime at the time, and the corrected time
+    #: (device time minus the offset measured in the same boot). Display only: ordering never
+    #: uses device time (SYNC.md I10).
+    captured_at_device: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    captured_uptime_ms: Mapped[int | None] = mapped_column(BigInteger)
+    capture_boot_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    captured_at_corrected: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: Why the capture time is doubtful ("clock_offset", "future", "no_clock_sample"), if it is.
+    capture_time_flag: Mapped[str | None] = mapped_column(String(32))
+    #: ± bound of the corrected time: half the round trip of the clock sample used.
+    capture_uncertainty_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: ``none``, ``parallel`` (others changed other fields meanwhile) or ``conflict`` (the same
+    #: field, or a forked sealed payload): for HQ review (SYNC.md §4.6).
+    conflict_state: Mapped[str] = mapped_column(String(16), default="none")
+    #: Tombstone: the report was removed by HQ (kept for the record; syncs as a tombstone).
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    deleted_reason: Mapped[str | None] = mapped_column(Text)
+
     server_received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -169,6 +187,9 @@ class ReportVerification(Base):
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    #: The report version this step produced: lets sync tell whether someone else moved the
+    #: status after the version a device last saw (SYNC.md §4.6).
+    version: Mapped[int | None] = mapped_column(Integer)
 
 
 class ReportRevision(Base):
@@ -205,6 +226,9 @@ class Attachment(Base):
     )
     received_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     storage_key: Mapped[str | None] = mapped_column(String(255))
+    #: An unfinished upload is discarded after this (longer than any offline window); the
+    #: device then starts again from byte 0 under the same id.
+    upload_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 

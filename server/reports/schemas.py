@@ -269,6 +269,14 @@ class VerificationRequest(BaseModel):
     version: int | None = Field(default=None, ge=1, description="Optional: the version you saw.")
 
 
+class RemovalRequest(BaseModel):
+    """HQ removes a report from the field; the reason is kept in the audit log."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: str = Field(min_length=3, max_length=2000)
+
+
 class AttachmentRead(BaseModel):
     id: uuid.UUID
     media_type: str
@@ -325,6 +333,29 @@ class ReportRead(BaseModel):
     dataset_details: dict[str, Any] | None
     incident_id: uuid.UUID | None
     attachments: list[AttachmentRead]
+    attachments_expected: int = Field(description="Attachments the report's manifest lists.")
+    attachments_present: int = Field(description="Of those, how many have fully arrived.")
+    created_by_device_id: uuid.UUID | None
+    captured_at_device: datetime | None = Field(
+        description="The capturing device's own clock at capture (may be wrong)."
+    )
+    captured_at_corrected: datetime | None = Field(
+        description="Capture time corrected by the device's measured clock offset, if known."
+    )
+    capture_time_flag: str | None = Field(
+        description="Why the capture time is doubtful: clock_offset (the device clock was off by "
+        "more than 5 minutes), no_clock_sample (no offset measured in the same boot, e.g. the "
+        "phone restarted before syncing; shown uncorrected)."
+    )
+    capture_uncertainty_ms: int | None = Field(
+        description="± bound of captured_at_corrected (half the clock probe's round trip)."
+    )
+    conflict_state: Literal["none", "parallel", "conflict"] = Field(
+        description="Concurrent offline edits for HQ review: parallel (other fields) or "
+        "conflict (the same field, or a forked sealed payload)."
+    )
+    deleted_at: datetime | None = Field(description="Removed from the field by HQ (kept here).")
+    deleted_reason: str | None
     server_received_at: datetime
     created_at: datetime
     updated_at: datetime

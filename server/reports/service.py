@@ -36,7 +36,7 @@ from server.reports.derived import (
     redacted_fields,
     sensitivity_for,
 )
-from server.reports.enums import ReportOrigin, VerificationState
+from server.reports.enums import AttachmentState, ReportOrigin, VerificationState
 from server.reports.models import Attachment, Report, ReportRevision, ReportVerification
 from server.reports.schemas import (
     AttachmentRead,
@@ -52,6 +52,7 @@ from server.reports.schemas import (
     VictimsRead,
 )
 from server.settings import MissionSettings
+from server.sync import changes
 from server.taxonomy.codes import Sensitivity, get_category
 from server.units import service as units
 from server.units.models import Unit
@@ -66,6 +67,7 @@ __all__ = [
     "to_view",
     "transition",
     "update",
+    "withdraw",
 ]
 
 #: Fields an update may change; everything else is set by the server.
@@ -197,6 +199,16 @@ def to_full(report: Report, incident_id: uuid.UUID | None) -> ReportRead:
             )
             for a in report.attachments
         ],
+        attachments_expected=len(report.attachments),
+        attachments_present=sum(a.state is AttachmentState.COMPLETE for a in report.attachments),
+        created_by_device_id=report.created_by_device_id,
+        captured_at_device=report.captured_at_device,
+        captured_at_corrected=report.captured_at_corrected,
+        capture_time_flag=report.capture_time_flag,
+        capture_uncertainty_ms=report.capture_uncertainty_ms,
+        conflict_state=report.conflict_state,  # type: ignore[arg-type]
+        deleted_at=report.deleted_at,
+        deleted_reason=report.deleted_reason,
         server_received_at=report.server_received_at,
         created_at=report.created_at,
         updated_at=report.updated_at,
@@ -462,6 +474,7 @@ def create(
             "attachments", "an attachment id is already used by another report"
         ) from None
     incidents.create_for_report(session=session, report=report, actor=actor)
+    changes.note_change(session, report_id=report.id, version=report.version)
     audit.record(
         session,
         actor=actor,
@@ -530,17 +543,17 @@ def update(
     """Apply changed fields if ``expected_version`` is current (else 412); keep a revision."""
     _require_editable(actor, report)
     _check_version(report, expected_version)
-    changes = {
+    changed = {
         name: getattr(report_in, name)
         for name in EDITABLE_FIELDS
         if name in report_in.model_fields_set
     }
-    if not changes:
+    if not changed:
         return report
-    if "occurred_at" in changes:
-        _check_occurred_at(changes["occurred_at"], mission)
-    previous = _snapshot(report, list(changes))
-    for name, value in changes.items():
+    if "occurred_at" in changed:
+        _check_occurred_at(changed["occurred_at"], mission)
+    previous = _snapshot(report, list(changed))
+    for name, value in changed.items():
         if name == "location":
             report.location = value.to_shape()
             report.longitude, report.latitude = value.longitude, value.latitude
@@ -557,7 +570,7 @@ def update(
         for g in report.victims_detail or []
     )
     _apply_derived(report, involves_children)
-    if {"location", "location_precision", "location_accuracy_m"} & changes.keys():
+    if {"location", "location_precision", "location_accuracy_m"} & changed.keys():
         _apply_location(report, mission, session)
     report.version += 1
     report.updated_at = utcnow()
@@ -571,13 +584,14 @@ def update(
     )
     session.flush()
     incidents.refresh_for_report(session=session, report=report)
+    changes.note_change(session, report_id=report.id, version=report.version)
     audit.record(
         session,
         actor=actor,
         action="report_updated",
         object_type="report",
         object_id=report.id,
-        details={"fields": sorted(changes), "version": report.version},
+        details={"fields": sorted(changed), "version": report.version},
     )
     return report
 
@@ -585,7 +599,12 @@ def update(
 def transition(
     *, session: Session, report: Report, request: VerificationRequest, actor: Actor
 ) -> Report:
-    """Move the report through verification, if the state machine and the role allow it."""
+    """Move the report through verification, if the state machine and the role allow it.
+    ``withdrawn`` is the author's own step (see :func:`withdraw`)."""
+    if request.to_state is VerificationState.WITHDRAWN:
+        if request.version is not None:
+            _check_version(report, request.version)
+        return withdraw(session=session, report=report, actor=actor, note=request.note)
     if detail(actor, report) is not Detail.FULL:
         raise PermissionDeniedError("You may not verify a report you cannot read in full.")
     if request.version is not None:
@@ -598,6 +617,7 @@ def transition(
             to_state=request.to_state,
             actor_user_id=actor.user_id,
             note=request.note,
+            version=report.version + 1,
         )
     )
     previous = report.verification_state
@@ -606,6 +626,7 @@ def transition(
     report.updated_at = utcnow()
     session.flush()
     incidents.refresh_for_report(session=session, report=report)
+    changes.note_change(session, report_id=report.id, version=report.version)
     audit.record(
         session,
         actor=actor,
@@ -613,6 +634,69 @@ def transition(
         object_type="report",
         object_id=report.id,
         details={"from": previous.value, "to": request.to_state.value},
+    )
+    return report
+
+
+def withdraw(*, session: Session, report: Report, actor: Actor, note: str | None) -> Report:
+    """The author takes their report back before a decision: it stays on record, leaves every
+    incident count and hotspot, and shows as withdrawn."""
+    verification.check_withdrawal(
+        report.verification_state, actor=actor, author_user_id=report.created_by_user_id
+    )
+    previous = report.verification_state
+    session.add(
+        ReportVerification(
+            report_id=report.id,
+            from_state=previous,
+            to_state=VerificationState.WITHDRAWN,
+            actor_user_id=actor.user_id,
+            note=note,
+            version=report.version + 1,
+        )
+    )
+    report.verification_state = VerificationState.WITHDRAWN
+    report.version += 1
+    report.updated_at = utcnow()
+    session.flush()
+    incidents.refresh_for_report(session=session, report=report)
+    changes.note_change(session, report_id=report.id, version=report.version)
+    audit.record(
+        session,
+        actor=actor,
+        action="report_withdrawn",
+        object_type="report",
+        object_id=report.id,
+        details={"from": previous.value},
+    )
+    return report
+
+
+def remove(*, session: Session, report: Report, actor: Actor, reason: str) -> Report:
+    """HQ removes a report from the field (a tombstone): it stays on record for HQ, leaves every
+    incident count and hotspot, devices drop their copy, and any later sync op on it answers
+    ``gone``. Removing twice changes nothing."""
+    require(actor, Permission.REMOVE_REPORT)
+    if detail(actor, report) is not Detail.FULL:
+        raise PermissionDeniedError("You may not remove a report you cannot read in full.")
+    if report.deleted_at is not None:
+        return report
+    report.deleted_at = utcnow()
+    report.deleted_reason = reason
+    report.version += 1
+    report.updated_at = report.deleted_at
+    session.flush()
+    incidents.refresh_for_report(session=session, report=report)
+    changes.note_change(
+        session, report_id=report.id, version=report.version, kind=changes.TOMBSTONE
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="report_removed",
+        object_type="report",
+        object_id=report.id,
+        reason=reason,
     )
     return report
 

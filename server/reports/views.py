@@ -23,6 +23,7 @@ from server.reports import service
 from server.reports.enums import VerificationState
 from server.reports.models import Report
 from server.reports.schemas import (
+    RemovalRequest,
     ReportCreate,
     ReportPage,
     ReportRead,
@@ -269,6 +270,29 @@ def verify_report(
     report = service.transition(session=session, report=report, request=body, actor=actor)
     view = service.to_view(session=session, actor=actor, report=report)
     assert isinstance(view, ReportRead)  # transition() requires full detail
+    response.headers["ETag"] = f'"{report.version}"'
+    return view
+
+
+@router.post(
+    "/{report_id}/removal",
+    response_model=ReportRead,
+    summary="Remove a report from the field (HQ)",
+    description="The report stays on record for HQ but leaves incidents and hotspots; devices "
+    "that hold it receive a tombstone on their next pull and any later sync operation on it "
+    "answers `gone`. Removing twice changes nothing.",
+)
+def remove_report(
+    report_id: uuid.UUID,
+    body: RemovalRequest,
+    session: DbSession,
+    actor: CurrentActor,
+    response: Response,
+) -> ReportRead:
+    report = service.get_or_raise(session=session, report_id=report_id, actor=actor)
+    report = service.remove(session=session, report=report, actor=actor, reason=body.reason)
+    view = service.to_view(session=session, actor=actor, report=report)
+    assert isinstance(view, ReportRead)  # remove() requires full detail
     response.headers["ETag"] = f'"{report.version}"'
     return view
 

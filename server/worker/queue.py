@@ -20,6 +20,7 @@ __all__ = ["InProcessQueue", "JobQueue", "RqQueue", "after_commit", "install_aft
 log = logging.getLogger("vigil.jobs")
 
 _PENDING_KEY = "vigil_jobs_after_commit"
+_COMMITTED_KEY = "vigil_jobs_committed"
 _QUEUE_KEY = "vigil_job_queue"
 
 #: Retry policy for every rq job: three more tries, backing off (SECURITY.md rule 9).
@@ -79,9 +80,17 @@ def install_after_commit_hook(session_factory: Any, queue: JobQueue) -> None:
     """Make sessions from ``session_factory`` hand their pending jobs to ``queue`` on commit."""
 
     @event.listens_for(session_factory, "after_commit")
-    def _dispatch(session: Session) -> None:
-        pending = session.info.pop(_PENDING_KEY, [])
-        for func, args in pending:
+    def _committed(session: Session) -> None:
+        session.info[_COMMITTED_KEY] = session.info.pop(_PENDING_KEY, [])
+
+    @event.listens_for(session_factory, "after_transaction_end")
+    def _dispatch(session: Session, transaction: Any) -> None:
+        # Only once the committed transaction has given its connection back: an in-process
+        # job opens its own, and a request must never hold one connection while waiting for
+        # a second (under load every request would, and the pool would starve).
+        if transaction.parent is not None:
+            return
+        for func, args in session.info.pop(_COMMITTED_KEY, []):
             queue.enqueue(func, *args)
 
     @event.listens_for(session_factory, "after_soft_rollback")

@@ -40,6 +40,7 @@ def periodic_jobs(settings: Settings) -> list[Periodic]:
             tasks.refresh_hotspots,
             float(settings.hotspots.refresh_minutes * 60),
         ),
+        Periodic("vigil-sync-housekeeping", tasks.sync_housekeeping, 6 * 3600.0),
     ]
 
 

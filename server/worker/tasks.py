@@ -85,3 +85,20 @@ def refresh_hotspots() -> int:
     stored = _recompute_each(current_ids)
     log.info("hotspots refreshed", extra={"job": "refresh_hotspots", "count": stored})
     return stored
+
+
+def sync_housekeeping() -> dict[str, int]:
+    """Drop tombstones older than the horizon and discard expired unfinished uploads.
+    Idempotent: a second run finds nothing left to do."""
+    from server.sync import service as sync
+    from server.sync import uploads
+
+    settings = current().settings
+    with job_session() as session:
+        pruned = sync.prune_tombstones(session, settings.sync)
+        discarded = uploads.discard_expired(session, settings)
+    log.info(
+        "sync housekeeping",
+        extra={"job": "sync_housekeeping", "tombstones": pruned, "uploads": discarded},
+    )
+    return {"tombstones_pruned": pruned, "uploads_discarded": discarded}

@@ -41,6 +41,7 @@ from tests.api._access_fixtures import (
     report_body,
 )
 from tests.seed import POINT_A1_1, POINT_A1_2, POINT_B1
+from tests.sync.kit import SYNC, SyncDevice
 
 pytestmark = pytest.mark.integration
 
@@ -180,6 +181,8 @@ def query_variants(path: str, world: World) -> list[dict[str, Any]]:
         ]
         variants += [{"resolution": 6, "category": c.body["category"]} for c in cs]
         return variants
+    if path == f"{SYNC}/pull":
+        return [{"limit": 1}, {"limit": 500}]
     if path == f"{API}/audit":
         return [
             {"limit": 1000},
@@ -244,9 +247,13 @@ class Sweep:
 def sweep_get_routes(api: Any, app: Any, world: World, username: str) -> Sweep:
     """Call every GET route the API has (with every substitution and query variant) as
     ``username``; collect leaks and statuses outside SWEEP_STATUSES."""
-    client = api.as_(username)
+    user = api.as_(username)
+    device = SyncDevice.for_user(api, username)
     result = Sweep()
     for path in sorted(get_routes(app)):
+        # Sync routes answer to the user's device credential, not the user's own token.
+        device_route = path.startswith(SYNC) and not path.startswith(f"{SYNC}/reports/")
+        client = _DeviceGet(device) if device_route else user
         for url in urls_for(path, world):
             for response in fetch_all_pages(client, url):
                 result.calls += 1
@@ -268,12 +275,23 @@ def sweep_get_routes(api: Any, app: Any, world: World, username: str) -> Sweep:
     return result
 
 
+@dataclass
+class _DeviceGet:
+    """GETs with a provisioned device's sync headers (what ``fetch_all_pages`` needs)."""
+
+    device: SyncDevice
+
+    def get(self, url: str) -> Any:
+        return self.device.http.get(url, headers=self.device.headers())
+
+
 def write_bodies(path: str, method: str, canary: Canary) -> dict[str, Any] | None:
     """A valid body for each write route that takes a report or incident id."""
     known: dict[tuple[str, str], dict[str, Any]] = {
         ("patch", f"{REPORTS}/{{report_id}}"): {"version": 1, "place_name": "probe"},
         ("post", f"{REPORTS}/{{report_id}}/verification"): {"to_state": "under_verification"},
         ("post", f"{INCIDENTS}/{{incident_id}}/unmerge"): {"report_ids": [canary.id]},
+        ("post", f"{REPORTS}/{{report_id}}/removal"): {"reason": "probe"},
     }
     return known.get((method, path))
 

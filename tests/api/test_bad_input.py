@@ -49,7 +49,9 @@ def setting(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         target = body
         for key in parents:
             target = target.setdefault(key, {})
-        target[last] = value
+        # A callable is evaluated when the test runs: times relative to "now" must not age
+        # between collection and the test (the suite takes minutes).
+        target[last] = value() if callable(value) else value
 
     return apply
 
@@ -84,9 +86,9 @@ CREATE_CASES = [
      "unknown incident category 'mass_picnic'"),
     ("category_wrong_type", setting("category", 42), "category", "valid string"),
     # times
-    ("occurred_at_in_the_future", setting("occurred_at", iso(hours_ago(-1))), "occurred_at",
+    ("occurred_at_in_the_future", setting("occurred_at", lambda: iso(hours_ago(-1))), "occurred_at",
      "in the future"),
-    ("occurred_at_just_beyond_tolerance", setting("occurred_at", iso(hours_ago(-11 / 60))),
+    ("occurred_at_just_beyond_tolerance", setting("occurred_at", lambda: iso(hours_ago(-11 / 60))),
      "occurred_at", "more than 10 minutes ahead"),
     ("naive_occurred_at", setting("occurred_at", "2026-11-20T06:30:00"), "occurred_at",
      "timezone"),

@@ -1,0 +1,316 @@
+"""Offline sync: /sync/v1 (SYNC.md §4.2). Devices authenticate with their own credential
+(``Authorization: Bearer vgd.…``) and say on every request what their clock reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from mobile_sync.protocol.models import (
+    PROTOCOL_VERSION,
+    Hello,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+)
+from server.access.policy import actor_for
+from server.deps import AppSettings, CurrentActor, DbSession
+from server.devices import service as devices
+from server.errors import (
+    AuthenticationError,
+    ClientTooOldError,
+    IdempotencyKeyReusedError,
+    MalformedRequestError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
+from server.reports import service as reports
+from server.settings import Settings
+from server.sync import service, uploads
+from server.sync.models import SyncBatch
+from server.sync.schemas import ReportHistory
+from server.sync.service import DeviceContext, now_ms
+
+router = APIRouter(prefix="/sync/v1", tags=["sync"])
+
+TUS_VERSION = "1.0.0"
+TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
+
+
+def _int_header(name: str, value: str | None, *, minimum: int | None = None) -> int:
+    if value is None:
+        raise MalformedRequestError.on(f"header:{name}", "is required on every sync request")
+    try:
+        number = int(value)
+    except ValueError:
+        raise MalformedRequestError.on(f"header:{name}", "must be an integer") from None
+    if minimum is not None and number < minimum:
+        raise MalformedRequestError.on(f"header:{name}", f"must be at least {minimum}")
+    return number
+
+
+def get_device_context(
+    request: Request,
+    session: DbSession,
+    authorization: Annotated[str | None, Header()] = None,
+    x_device_time_ms: Annotated[str | None, Header()] = None,
+    x_device_uptime_ms: Annotated[str | None, Header()] = None,
+    x_boot_id: Annotated[str | None, Header()] = None,
+) -> DeviceContext:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationError("Sync needs the device's credential: Authorization: Bearer vgd…")
+    device = devices.authenticate(session=session, token=token.strip())
+    device_time = _int_header("X-Device-Time-Ms", x_device_time_ms)
+    uptime = _int_header("X-Device-Uptime-Ms", x_device_uptime_ms, minimum=0)
+    try:
+        boot_id = uuid.UUID(x_boot_id or "")
+    except ValueError:
+        raise MalformedRequestError.on(
+            "header:X-Boot-Id", "must be the device's boot UUID"
+        ) from None
+    actor = actor_for(session, device.user, getattr(request.state, "request_id", None))
+    request.state.user_id = device.user_id
+    request.state.actor = actor
+    return DeviceContext(
+        device=device,
+        actor=actor,
+        device_time_ms=device_time,
+        device_uptime_ms=uptime,
+        boot_id=boot_id,
+        server_received_ms=now_ms(),
+    )
+
+
+CurrentDevice = Annotated[DeviceContext, Depends(get_device_context)]
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw request body (already capped by the body-size middleware): push hashes it for
+    the Idempotency-Key check, and upload chunks are bytes, not JSON."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(read_body)]
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for part in text.split("."):
+        digits = "".join(c for c in part if c.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def require_current_client(settings: Settings, client_version: str | None) -> None:
+    """426 for a client below the minimum version (hello and pull only: its push path stays
+    open, so nothing is stranded on the device)."""
+    if _version_tuple(client_version or "0") < _version_tuple(settings.sync.min_client_version):
+        raise ClientTooOldError(
+            f"This app is older than {settings.sync.min_client_version}. Update it: the update "
+            "keeps every report you have not sent, and sending still works until then."
+        )
+
+
+@router.get("/hello", response_model=Hello, summary="Capabilities, limits and a clock probe")
+def hello(
+    session: DbSession,
+    device: CurrentDevice,
+    settings: AppSettings,
+    x_client_version: Annotated[str | None, Header()] = None,
+) -> Hello:
+    require_current_client(settings, x_client_version)
+    return service.hello(session, device, settings.sync)
+
+
+def _body_sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _remember_batch(
+    session: Session, device: DeviceContext, batch_id: uuid.UUID, body_sha256: str
+) -> None:
+    """The Idempotency-Key check: the same key with another body is a client bug (422).
+
+    Insert-if-absent, then read under lock: concurrent copies of one batch (a retry storm)
+    queue on the row instead of failing on its unique key."""
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        module.insert(SyncBatch)
+        .values(batch_id=batch_id, device_id=device.device.id, body_sha256=body_sha256)
+        .on_conflict_do_nothing(index_elements=["batch_id"])
+    )
+    stored = session.scalars(
+        select(SyncBatch).where(SyncBatch.batch_id == batch_id).with_for_update()
+    ).one()
+    session.refresh(stored)
+    if stored.body_sha256 != body_sha256 or stored.device_id != device.device.id:
+        raise IdempotencyKeyReusedError(
+            "This Idempotency-Key was already used for a different batch. Resend a batch "
+            "unchanged, or give a new batch a new key."
+        )
+
+
+@router.post(
+    "/push",
+    response_model=PushResponse,
+    summary="Push a batch of operations; one result per operation",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PushRequest.model_json_schema()}},
+        }
+    },
+)
+def push(
+    body: RawBody,
+    session: DbSession,
+    device: CurrentDevice,
+    settings: AppSettings,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> PushResponse:
+    limit = settings.sync.max_batch_bytes
+    if len(body) > limit:
+        raise PayloadTooLargeError(
+            f"A push batch may be at most {limit} bytes; split it (hello says max_batch_bytes)."
+        )
+    if not idempotency_key:
+        raise MalformedRequestError.on("header:Idempotency-Key", "is required (the batch_id)")
+    try:
+        batch = PushRequest.model_validate(json.loads(body))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MalformedRequestError.on("body", f"is not valid JSON: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise MalformedRequestError.on(field, str(first.get("msg"))) from None
+    if str(batch.batch_id) != idempotency_key.strip():
+        raise MalformedRequestError.on("header:Idempotency-Key", "must equal the body's batch_id")
+    if batch.device_id != device.device.id:
+        raise MalformedRequestError.on("device_id", "is not the device of this credential")
+    if len(batch.ops) > settings.sync.max_batch_ops:
+        raise PayloadTooLargeError(
+            f"A push batch may hold at most {settings.sync.max_batch_ops} operations."
+        )
+    _remember_batch(session, device, batch.batch_id, _body_sha256(body))
+    return service.push(session, device, batch, settings)
+
+
+@router.get("/pull", response_model=PullResponse, summary="Changes after a cursor")
+def pull(
+    session: DbSession,
+    device: CurrentDevice,
+    settings: AppSettings,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1)] = 200,
+    x_client_version: Annotated[str | None, Header()] = None,
+) -> PullResponse:
+    require_current_client(settings, x_client_version)
+    return service.pull(session, device, cursor, min(limit, settings.sync.pull_page_max))
+
+
+@router.options("/uploads", summary="tus discovery", include_in_schema=False)
+def upload_options(settings: AppSettings) -> Response:
+    return Response(
+        status_code=status.HTTP_204_NO_CONTENT,
+        headers={
+            **TUS_HEADERS,
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": "creation,checksum,expiration",
+            "Tus-Checksum-Algorithm": "sha256",
+            "Tus-Max-Size": str(settings.sync.max_attachment_bytes),
+        },
+    )
+
+
+def _upload_headers(state: uploads.UploadStatus) -> dict[str, str]:
+    headers = {
+        **TUS_HEADERS,
+        "Upload-Offset": str(state.offset),
+        "Upload-Length": str(state.length),
+        "Location": f"/sync/v1/uploads/{state.attachment_id}",
+    }
+    if state.expires_at is not None:
+        headers["Upload-Expires"] = state.expires_at.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return headers
+
+
+@router.post(
+    "/uploads",
+    status_code=status.HTTP_201_CREATED,
+    summary="Start (or find) the upload of an attachment the report's manifest announced",
+    response_class=Response,
+)
+def create_upload(
+    session: DbSession,
+    device: CurrentDevice,
+    settings: AppSettings,
+    upload_length: Annotated[str | None, Header()] = None,
+    upload_metadata: Annotated[str | None, Header()] = None,
+) -> Response:
+    request = uploads.parse_metadata(upload_metadata, upload_length)
+    state, created = uploads.create(session, device, settings, request)
+    return Response(status_code=201 if created else 200, headers=_upload_headers(state))
+
+
+@router.head("/uploads/{attachment_id}", summary="Where an upload stands", response_class=Response)
+def upload_status(
+    attachment_id: uuid.UUID, session: DbSession, device: CurrentDevice, settings: AppSettings
+) -> Response:
+    state = uploads.status(session, device, settings, attachment_id)
+    return Response(status_code=200, headers=_upload_headers(state))
+
+
+@router.patch(
+    "/uploads/{attachment_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Send the next chunk (Upload-Offset, Upload-Checksum: sha256 <base64>)",
+    response_class=Response,
+)
+def upload_chunk(
+    attachment_id: uuid.UUID,
+    chunk: RawBody,
+    session: DbSession,
+    device: CurrentDevice,
+    settings: AppSettings,
+    content_type: Annotated[str | None, Header()] = None,
+    upload_offset: Annotated[str | None, Header()] = None,
+    upload_checksum: Annotated[str | None, Header()] = None,
+) -> Response:
+    if (content_type or "").split(";")[0].strip() != "application/offset+octet-stream":
+        raise UnsupportedMediaTypeError(
+            "Chunks are sent as Content-Type: application/offset+octet-stream."
+        )
+    offset = _int_header("Upload-Offset", upload_offset, minimum=0)
+    checksum = uploads.parse_checksum(upload_checksum)
+    state = uploads.write_chunk(
+        session,
+        device,
+        settings,
+        attachment_id=attachment_id,
+        offset=offset,
+        checksum=checksum,
+        chunk=chunk,
+    )
+    return Response(status_code=204, headers=_upload_headers(state))
+
+
+@router.get(
+    "/reports/{report_id}/history",
+    response_model=ReportHistory,
+    summary="A report's versions, conflict flags and the sync ops behind them (HQ)",
+)
+def report_history(report_id: uuid.UUID, session: DbSession, actor: CurrentActor) -> ReportHistory:
+    report = reports.get_or_raise(session=session, report_id=report_id, actor=actor)
+    return service.history(session, actor, report)
+
+
+__all__ = ["PROTOCOL_VERSION", "router"]
