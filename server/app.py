@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from mobile_sync.protocol.models import PROTOCOL_VERSION
@@ -20,6 +20,7 @@ from server.auth.throttle import LoginThrottler
 from server.auth.tokens import TokenService
 from server.auth.views import router as auth_router
 from server.db.session import create_engine_for, create_session_factory
+from server.deps import reject_nul_characters
 from server.devices.views import router as devices_router
 from server.docs import install_offline_docs
 from server.errors import COMMON_ERROR_RESPONSES, install_error_handlers
@@ -138,7 +139,12 @@ def create_app(
         audit_router,
     ):
         # Directly on the app, so each route's path (in logs, in the OpenAPI) is the full one.
-        app.include_router(router, prefix=API_PREFIX, responses=COMMON_ERROR_RESPONSES)
+        app.include_router(
+            router,
+            prefix=API_PREFIX,
+            responses=COMMON_ERROR_RESPONSES,
+            dependencies=[Depends(reject_nul_characters)],
+        )
     app.include_router(health_router)
     # Outside /api/v1: the sync protocol is versioned on its own (SYNC.md §4.2).
     app.include_router(sync_router, responses=COMMON_ERROR_RESPONSES)

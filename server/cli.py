@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
+from mobile_sync.client.cli import field_app
 from server.access.policy import system_actor
 from server.auth.passwords import PasswordService
 from server.db import migrate
@@ -39,6 +40,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
+app.add_typer(field_app, name="field")
 app.add_typer(sync_app, name="sync")
 
 console = Console(stderr=True)

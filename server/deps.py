@@ -7,6 +7,7 @@ returns, *before* the response is sent, so a 2xx always means "committed".
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -19,7 +20,12 @@ from server.audit import service as audit
 from server.auth.passwords import PasswordService
 from server.auth.throttle import LoginThrottler
 from server.auth.tokens import TokenService
-from server.errors import AuthenticationError, PermissionDeniedError, VigilError
+from server.errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    ValidationFailedError,
+    VigilError,
+)
 from server.middleware import route_template
 from server.settings import Settings
 from server.users.models import User
@@ -133,3 +139,21 @@ def get_current_actor(request: Request, session: DbSession, user: CurrentUser) -
 
 
 CurrentActor = Annotated[Actor, Depends(get_current_actor)]
+
+
+#: A JSON ``\u0000`` escape that is not itself escaped (``\\u0000`` is a backslash and text).
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
+
+
+async def reject_nul_characters(request: Request) -> None:
+    """Refuse JSON bodies with a NUL character in any string (422). PostgreSQL cannot store
+    it in text or jsonb; refusing it here answers the same on both backends, before anything is
+    written. (Sync push checks each op instead, so one bad op cannot block a device's outbox.)"""
+    if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get(
+        "content-type", ""
+    ):
+        body = await request.body()  # cached on the request: the route reads it again for free
+        if _JSON_NUL.search(body):
+            raise ValidationFailedError.on(
+                "body", "text may not contain the NUL character (\\u0000)"
+            )

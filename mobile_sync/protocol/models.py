@@ -149,6 +149,9 @@ class OpResult(BaseModel):
     quarantined: bool = False
     error: OpError | None = None
     expected_device_seq: int | None = None
+    #: On a ``duplicate``: what the op got when it was first applied (``applied`` or
+    #: ``conflict_flagged``), so a device whose first answer was lost still learns of a conflict.
+    original_status: OpStatus | None = None
 
 
 class PushResponse(BaseModel):

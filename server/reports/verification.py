@@ -53,6 +53,8 @@ def check_withdrawal(current: S, *, actor: Actor, author_user_id: int | None) ->
     """Raise unless ``actor`` may withdraw a report that is ``current``."""
     if author_user_id is None or actor.user_id != author_user_id:
         raise PermissionDeniedError("Only the report's author may withdraw it.")
+    if current is S.WITHDRAWN:
+        raise InvalidTransitionError("This report is already withdrawn.")
     if current not in WITHDRAWABLE:
         raise InvalidTransitionError(
             f"A report that is {current.value} cannot be withdrawn: it has been decided on "

@@ -96,8 +96,13 @@ class SyncState(Base):
 
 
 class DeviceReportView(Base):
-    """What each device was last sent of each report (full or redacted), so that a report
-    leaving the device's view can be revoked without telling anyone else it exists."""
+    """What each device was last sent of each report (``full``, ``redacted``, or the report's
+    removal: ``hidden`` after a revoke, ``gone`` after a tombstone), so that a report leaving the
+    device's view can be revoked without telling anyone else it exists.
+
+    ``revoked_seq`` is the change seq at which the device was last told to drop (or downgrade)
+    its copy. That message is sent again to any pull whose cursor does not yet cover it: a pull
+    answer can be lost, and the device must still hear of the removal (I5, I9)."""
 
     __tablename__ = "device_report_views"
 
@@ -105,6 +110,7 @@ class DeviceReportView(Base):
     report_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     detail: Mapped[str] = mapped_column(String(16))
+    revoked_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ClockSample(Base):

@@ -150,19 +150,33 @@ def new_epoch(session: Session) -> uuid.UUID:
     return epoch
 
 
-def encode_cursor(epoch: uuid.UUID, seq: int) -> str:
-    raw = epoch.bytes + seq.to_bytes(8, "big")
+@dataclass(frozen=True)
+class Cursor:
+    """Where a device's pull stands: the server epoch, the last seq it was given, and how far
+    tombstones had been pruned when the cursor was issued (``pruned_mark``). Opaque to devices."""
+
+    epoch: uuid.UUID
+    seq: int
+    pruned_mark: int
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    raw = cursor.epoch.bytes + cursor.seq.to_bytes(8, "big") + cursor.pruned_mark.to_bytes(8, "big")
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(text: str) -> tuple[uuid.UUID, int]:
+def decode_cursor(text: str) -> Cursor:
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raw = b""
-    if len(raw) != 24:
+    if len(raw) != 32:
         raise ValidationFailedError.on("query:cursor", "is not a cursor this server issued")
-    return uuid.UUID(bytes=raw[:16]), int.from_bytes(raw[16:], "big")
+    return Cursor(
+        uuid.UUID(bytes=raw[:16]),
+        int.from_bytes(raw[16:24], "big"),
+        int.from_bytes(raw[24:], "big"),
+    )
 
 
 # --------------------------------------------------------------------------- hello
@@ -272,6 +286,22 @@ def _rejected(op: Op | OpHeader, code: str, detail: str) -> OpResult:
     return _result(op, OpStatus.REJECTED, error=OpError(code=code, detail=detail))
 
 
+def _kind_name(header: OpHeader) -> str:
+    """The op's kind for the ledger: a known kind, or "unknown" (never client text as is)."""
+    kind = getattr(header, "kind", None)
+    return kind if isinstance(kind, str) and kind in OpKind._value2member_map_ else "unknown"
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def parse_ops(raw_ops: list[dict[str, Any]]) -> list[tuple[OpHeader, Op | OpResult]]:
     """Each op's header, and the op itself or the rejection it earns. An op without a readable
     header cannot be answered at all: that is a malformed envelope (400)."""
@@ -283,6 +313,11 @@ def parse_ops(raw_ops: list[dict[str, Any]]) -> list[tuple[OpHeader, Op | OpResu
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first.get("loc", ()))
             raise MalformedRequestError.on(f"ops.{index}.{field}", str(first.get("msg"))) from None
+        if _holds_nul(raw):
+            # PostgreSQL cannot store NUL in text or jsonb; refused on both backends alike.
+            detail = "text may not contain the NUL character (\\u0000)"
+            parsed.append((header, _rejected(header, "invalid_op", detail)))
+            continue
         try:
             parsed.append((header, Op.model_validate(raw)))
         except ValidationError as exc:
@@ -326,7 +361,9 @@ def _process(
         if existing.payload_sha256 == header.payload_sha256:
             stored = OpResult.model_validate(existing.result)
             if stored.status in (OpStatus.APPLIED, OpStatus.CONFLICT_FLAGGED):
-                return stored.model_copy(update={"status": OpStatus.DUPLICATE})
+                return stored.model_copy(
+                    update={"status": OpStatus.DUPLICATE, "original_status": stored.status}
+                )
             return stored
         return _rejected(
             header, "idempotency_mismatch", "this op id was already used with a different payload"
@@ -353,7 +390,7 @@ def _process(
             device_id=header.device_id,
             device_seq=header.device_seq,
             report_id=header.report_id,
-            kind=str(getattr(header, "kind", "?"))[:32],
+            kind=_kind_name(header),
             payload_sha256=header.payload_sha256,
             result=result.model_dump(mode="json"),
         )
@@ -750,19 +787,24 @@ def pull(session: Session, ctx: DeviceContext, cursor: str | None, limit: int) -
     Dataset imports (UCDP, ACLED) are context for analysts and are not synced to devices.
     """
     epoch = current_epoch(session)
+    state = session.get(SyncState, 1)
+    pruned = state.pruned_through_seq if state is not None else 0
     after = 0
     if cursor:
-        cursor_epoch, after = decode_cursor(cursor)
-        if cursor_epoch != epoch:
+        given = decode_cursor(cursor)
+        if given.epoch != epoch:
             raise CursorExpiredError(
                 "The server was restored or reset: start a replacement sync (keep your outbox)."
             )
-    state = session.get(SyncState, 1)
-    if cursor and state is not None and after < state.pruned_through_seq:
-        raise CursorExpiredError(
-            "Your last sync is older than the server keeps removals for: start a replacement "
-            "sync (keep your outbox)."
-        )
+        # Tombstones pruned since this cursor was issued, after its seq, may never have
+        # reached the device. Pruning that happened before (a fresh pull's later pages) or that
+        # only touched seqs the device had already passed loses nothing.
+        if pruned > given.pruned_mark and given.seq < pruned:
+            raise CursorExpiredError(
+                "Your last sync is older than the server keeps removals for: start a "
+                "replacement sync (keep your outbox)."
+            )
+        after = given.seq
     rows = session.scalars(
         select(ChangeRow).where(ChangeRow.seq > after).order_by(ChangeRow.seq).limit(limit + 1)
     ).all()
@@ -770,13 +812,15 @@ def pull(session: Session, ctx: DeviceContext, cursor: str | None, limit: int) -
     rows = rows[:limit]
     out: list[Change] = []
     for row in rows:
-        change = _change_for(session, ctx, row)
+        change = _change_for(session, ctx, row, after)
         if change is not None:
             out.append(change)
     last = rows[-1].seq if rows else after
+    if not has_more:
+        last = max(last, pruned)  # nothing at or below a pruned seq is left to send
     return PullResponse(
         changes=out,
-        next_cursor=encode_cursor(epoch, last),
+        next_cursor=encode_cursor(Cursor(epoch, last, pruned)),
         has_more=has_more,
         server_time_ms=now_ms(),
     )
@@ -824,41 +868,48 @@ def _record(ctx: DeviceContext, session: Session, report: Report, detail: Detail
     return record
 
 
-def _change_for(session: Session, ctx: DeviceContext, row: ChangeRow) -> Change | None:
+#: DeviceReportView.detail once the device was told its copy is gone.
+_HIDDEN, _GONE = "hidden", "gone"
+
+
+def _removal(
+    view: DeviceReportView | None, row: ChangeRow, after: int, report: Report, state: str
+) -> Change | None:
+    """A tombstone or revoke for a device that holds (or may still hold) the report: sent until
+    the device pulls with a cursor past it, so a lost answer cannot lose the removal."""
+    if view is None:
+        return None  # never sent: nothing to take back, and no trace that it exists
+    if view.detail == state and view.revoked_seq is not None and view.revoked_seq <= after:
+        return None  # the device's cursor shows it already has this removal
+    view.detail, view.revoked_seq, view.version = state, row.seq, report.version
+    kind = ChangeKind.TOMBSTONE if state == _GONE else ChangeKind.REVOKE
+    return Change(seq=row.seq, kind=kind, report_id=report.id, version=report.version)
+
+
+def _change_for(session: Session, ctx: DeviceContext, row: ChangeRow, after: int) -> Change | None:
     report = session.get(Report, row.report_id)
     if report is None or report.origin is not ReportOrigin.FIELD:
         return None
     view = session.get(DeviceReportView, (ctx.device.id, report.id))
     if row.kind == changes.TOMBSTONE or report.deleted_at is not None:
-        if view is None:
-            return None
-        session.delete(view)
-        return Change(
-            seq=row.seq, kind=ChangeKind.TOMBSTONE, report_id=report.id, version=report.version
-        )
+        return _removal(view, row, after, report, _GONE)
     detail = reports.detail(ctx.actor, report)
     if detail is Detail.HIDDEN:
-        if view is None:
-            return None
-        session.delete(view)
-        return Change(
-            seq=row.seq, kind=ChangeKind.REVOKE, report_id=report.id, version=report.version
-        )
+        return _removal(view, row, after, report, _HIDDEN)
     kind = ChangeKind.UPSERT
-    if view is not None and view.detail == Detail.FULL.value and detail is Detail.REDACTED:
+    downgraded = view is not None and (
+        view.detail == Detail.FULL.value
+        # told before, but maybe lost: keep saying it until the cursor covers it
+        or (view.revoked_seq is not None and view.revoked_seq > after)
+    )
+    if downgraded and detail is Detail.REDACTED:
         kind = ChangeKind.REVOKE  # the device must drop its full copy and keep only this
     record = _record(ctx, session, report, detail)
     if view is None:
-        session.add(
-            DeviceReportView(
-                device_id=ctx.device.id,
-                report_id=report.id,
-                version=report.version,
-                detail=detail.value,
-            )
-        )
-    else:
-        view.version, view.detail = report.version, detail.value
+        view = DeviceReportView(device_id=ctx.device.id, report_id=report.id)
+        session.add(view)
+    view.version, view.detail = report.version, detail.value
+    view.revoked_seq = row.seq if kind is ChangeKind.REVOKE else None
     return Change(
         seq=row.seq, kind=kind, report_id=report.id, version=report.version, record=record
     )

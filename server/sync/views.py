@@ -131,6 +131,11 @@ def hello(
     return service.hello(session, device, settings.sync)
 
 
+def _not_json(constant: str) -> None:
+    # Python's json reads NaN and Infinity; JSON (and PostgreSQL's jsonb) has no such thing.
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def _body_sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -185,9 +190,11 @@ def push(
     if not idempotency_key:
         raise MalformedRequestError.on("header:Idempotency-Key", "is required (the batch_id)")
     try:
-        batch = PushRequest.model_validate(json.loads(body))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        envelope = json.loads(body, parse_constant=_not_json)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise MalformedRequestError.on("body", f"is not valid JSON: {exc}") from None
+    try:
+        batch = PushRequest.model_validate(envelope)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first.get("loc", ())) or "body"

@@ -336,3 +336,41 @@ def test_a_pushed_report_enters_the_pipeline_exactly_once(api: Any, device: Sync
     )
     created = [e for e in audit if e["action"] == "report_created"]
     assert len(created) == 1
+
+
+def test_a_nul_character_rejects_the_op_not_the_batch(api: Any, device: SyncDevice) -> None:
+    """PostgreSQL cannot store NUL; the op is refused on both backends, its neighbours go on."""
+    bad = device.create(narrative="before\x00after")
+    good = device.create()
+    first, second = device.push(bad, good)
+    assert (first["status"], first["error"]["code"]) == ("rejected", "invalid_op")
+    assert "NUL" in first["error"]["detail"]
+    assert second["status"] == "applied"
+
+
+def test_rest_refuses_nul_characters_with_422(api: Any) -> None:
+    from tests.api._builders import report_body
+
+    for body in (report_body(narrative="a\x00b"), report_body(place_name="\x00")):
+        response = api.as_("officer_a").post(f"{API}/reports", json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "body"
+    escaped = report_body(narrative="a backslash and text: \\u0000")
+    assert api.as_("officer_a").post(f"{API}/reports", json=escaped).status_code == 201
+
+
+def test_nan_and_infinity_are_not_json(device: SyncDevice) -> None:
+    batch = json.dumps(device.batch([device.create(location_accuracy_m=float("inf"))])).encode()
+    assert b"Infinity" in batch
+    response = device.http.post(
+        f"{SYNC}/push",
+        content=batch,
+        headers=device.headers(
+            **{
+                "Idempotency-Key": json.loads(batch.replace(b"Infinity", b"0"))["batch_id"],
+                "Content-Type": "application/json",
+            }
+        ),
+    )
+    assert response.status_code == 400
+    assert "Infinity is not a JSON value" in response.json()["message"]

@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("report_id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("detail", sa.String(length=16), nullable=False),
+        sa.Column("revoked_seq", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("device_id", "report_id", name=op.f("pk_device_report_views")),
     )
     op.create_table(

@@ -1,0 +1,326 @@
+"""Resumable attachment uploads: the tus 1.0 subset the server speaks (creation idempotent on
+the client's attachment id, HEAD for the offset, PATCH with a per-chunk sha256, expiry).
+
+:class:`ResumableUpload` moves one file. It never trusts its own idea of the offset after a
+failure: it asks the server (HEAD, or the idempotent POST) and continues from there, so a lost
+response costs at most one chunk. Chunk size adapts to the link: it starts small (64 KiB suits
+2G), doubles after each accepted chunk up to the server's ``max_chunk_bytes``, and halves after a
+timeout (not below 4 KiB).
+
+Server answers and what they make the upload do:
+
+- ``204`` chunk stored → next chunk (bigger);
+- ``460`` the chunk arrived damaged, nothing stored → send the same chunk again;
+- ``409`` offset mismatch → continue from the server's ``Upload-Offset`` (or HEAD);
+- ``404``/``410`` on HEAD/PATCH (unknown or expired) → create again and send from byte 0, same
+  attachment id;
+- ``413`` chunk too large for this server → halve the chunk;
+- ``429``/``5xx``/timeouts/resets/answers without ``X-Sync-Protocol`` → back off, then HEAD.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import httpx
+
+from mobile_sync.client import crash
+from mobile_sync.client.backoff import Backoff, parse_retry_after
+from mobile_sync.client.errors import UploadError
+from mobile_sync.client.transport import error_code
+from mobile_sync.protocol.models import PROTOCOL_HEADER
+
+__all__ = ["UPLOADS_PATH", "ResumableUpload", "UploadStats", "file_sha256"]
+
+UPLOADS_PATH = "/sync/v1/uploads"
+_TUS = {"Tus-Resumable": "1.0.0"}
+
+Step = Literal["create", "head", "patch"]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@dataclass
+class UploadStats:
+    #: Chunk body bytes handed to the transport, including chunks whose answer was lost.
+    bytes_sent: int = 0
+    requests: int = 0
+    #: Times the upload started again from byte 0 (404/410, or a whole-file hash mismatch).
+    restarts: int = 0
+    #: Chunks that did not arrive intact or unanswered (460, timeouts, resets).
+    chunk_failures: int = 0
+
+
+class _RetryError(Exception):
+    def __init__(
+        self,
+        step: Step,
+        reason: str,
+        *,
+        retry_after_s: float | None = None,
+        wait: bool = True,
+        timeout: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.step = step
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+        self.wait = wait
+        self.timeout = timeout
+
+
+class ResumableUpload:
+    """Upload one attachment the report's manifest announced. ``headers()`` gives each request
+    its auth and clock headers; ``on_offset`` hears every offset the server confirms."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        headers: Callable[[], dict[str, str]],
+        *,
+        attachment_id: uuid.UUID,
+        report_id: uuid.UUID,
+        path: Path,
+        sha256_hex: str,
+        media_type: str,
+        max_chunk_bytes: int,
+        start_chunk_bytes: int = 64 * 1024,
+        min_chunk_bytes: int = 4 * 1024,
+        on_offset: Callable[[int], None] | None = None,
+    ) -> None:
+        if min_chunk_bytes < 1 or max_chunk_bytes < min_chunk_bytes:
+            raise ValueError("need 1 <= min_chunk_bytes <= max_chunk_bytes")
+        self.http = http
+        self.headers = headers
+        self.attachment_id = attachment_id
+        self.report_id = report_id
+        self.path = Path(path)
+        self.sha256_hex = sha256_hex.lower()
+        self.media_type = media_type
+        self.length = self.path.stat().st_size
+        self.max_chunk_bytes = max_chunk_bytes
+        self.min_chunk_bytes = min_chunk_bytes
+        self.chunk_bytes = max(min_chunk_bytes, min(start_chunk_bytes, max_chunk_bytes))
+        self.on_offset = on_offset
+        self.stats = UploadStats()
+        self.url = f"{UPLOADS_PATH}/{attachment_id}"
+        self._hash_restarts = 0
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, *, attempts: int = 1000, sleep: Callable[[float], None] = time.sleep) -> int:
+        """Upload until the server holds every byte; returns the final offset (the length).
+
+        ``attempts`` bounds the failed requests tolerated (timeouts, resets, 5xx, 429, damaged
+        chunks, restarts); past it, :class:`UploadError` with ``retryable=True``. Answers that
+        no retry can fix (the attachment was never announced, was announced with other content,
+        the device is not allowed) raise :class:`UploadError` at once."""
+        if file_sha256(self.path) != self.sha256_hex:
+            raise UploadError(
+                f"{self.path} no longer matches the sha256 its report announced; it was changed "
+                "on the device after it was attached, so it cannot be sent as that attachment.",
+                code="local_file_changed",
+                retryable=False,
+            )
+        backoff = Backoff(base_s=0.5, cap_s=30.0)
+        failures = 0
+        step: Step = "create"
+        offset = 0
+        with self.path.open("rb") as handle:
+            while True:
+                try:
+                    if step == "create":
+                        offset = self._create()
+                        step = "patch"
+                    elif step == "head":
+                        found = self._head()
+                        if found is None:
+                            self.stats.restarts += 1
+                            step = "create"
+                            continue
+                        offset, step = found, "patch"
+                    if offset >= self.length:
+                        return offset
+                    offset = self._patch(handle, offset)
+                    backoff.reset()
+                except _RetryError as retry:
+                    failures += 1
+                    if failures >= attempts:
+                        raise UploadError(
+                            f"Upload of attachment {self.attachment_id} gave up after "
+                            f"{failures} failed requests; last: {retry.reason}. It resumes "
+                            "from the server's offset at the next sync.",
+                            retryable=True,
+                        ) from None
+                    step = retry.step
+                    if retry.wait:
+                        sleep(backoff.next_delay(retry.retry_after_s))
+
+    def _confirm(self, offset: int) -> None:
+        if self.on_offset is not None:
+            self.on_offset(offset)
+
+    # ------------------------------------------------------------------ requests
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        step_after_failure: Step,
+        *,
+        headers: dict[str, str],
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        try:
+            response = self.http.request(method, url, headers=headers, content=content)
+        except httpx.TimeoutException as exc:
+            raise _RetryError(
+                step_after_failure, f"timed out ({type(exc).__name__})", timeout=True
+            ) from None
+        except httpx.TransportError as exc:
+            raise _RetryError(
+                step_after_failure, f"connection failed ({type(exc).__name__})"
+            ) from None
+        if PROTOCOL_HEADER not in response.headers:
+            raise _RetryError(
+                step_after_failure,
+                f"HTTP {response.status_code} without {PROTOCOL_HEADER} (captive portal?)",
+            )
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _RetryError(
+                step_after_failure,
+                f"HTTP {status}",
+                retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        return response
+
+    def _fatal(self, response: httpx.Response, what: str, *, retryable: bool) -> UploadError:
+        code = error_code(response)
+        return UploadError(
+            f"{what} of attachment {self.attachment_id}: HTTP {response.status_code}"
+            + (f" ({code})" if code else ""),
+            status=response.status_code,
+            code=code,
+            retryable=retryable,
+        )
+
+    def _create(self) -> int:
+        metadata = ",".join(
+            f"{key} {_b64(value)}"
+            for key, value in (
+                ("attachment_id", str(self.attachment_id)),
+                ("report_id", str(self.report_id)),
+                ("sha256", self.sha256_hex),
+                ("media_type", self.media_type),
+            )
+        )
+        response = self._send(
+            "POST",
+            UPLOADS_PATH,
+            "create",
+            headers={
+                **self.headers(),
+                **_TUS,
+                "Upload-Length": str(self.length),
+                "Upload-Metadata": metadata,
+            },
+        )
+        self.stats.requests += 1
+        if response.status_code in (200, 201):
+            self.url = response.headers.get("Location", self.url)
+            offset = int(response.headers.get("Upload-Offset", "0"))
+            self._confirm(offset)
+            return offset
+        # 404: the report's manifest has not reached the server (push first); 409: announced
+        # with other content; 401/403/413: not for this device or too large. None heals by
+        # retrying now.
+        raise self._fatal(
+            response, "Starting the upload", retryable=response.status_code in (404, 401)
+        )
+
+    def _head(self) -> int | None:
+        response = self._send("HEAD", self.url, "head", headers={**self.headers(), **_TUS})
+        self.stats.requests += 1
+        if response.status_code == 200:
+            offset = int(response.headers.get("Upload-Offset", "0"))
+            self._confirm(offset)
+            return offset
+        if response.status_code in (404, 410):
+            return None
+        raise self._fatal(response, "Asking for the offset", retryable=True)
+
+    def _patch(self, handle: BinaryIO, offset: int) -> int:
+        handle.seek(offset)
+        chunk = handle.read(min(self.chunk_bytes, self.length - offset))
+        checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+        self.stats.bytes_sent += len(chunk)
+        self.stats.requests += 1
+        try:
+            response = self._send(
+                "PATCH",
+                self.url,
+                "head",
+                content=chunk,
+                headers={
+                    **self.headers(),
+                    **_TUS,
+                    "Content-Type": "application/offset+octet-stream",
+                    "Upload-Offset": str(offset),
+                    "Upload-Checksum": f"sha256 {checksum}",
+                },
+            )
+        except _RetryError as retry:
+            self.stats.chunk_failures += 1
+            if retry.timeout:
+                self.chunk_bytes = max(self.min_chunk_bytes, self.chunk_bytes // 2)
+            raise
+        status = response.status_code
+        if status == 204:
+            confirmed = int(response.headers.get("Upload-Offset", str(offset + len(chunk))))
+            crash.point("mid_upload")
+            self._confirm(confirmed)
+            self.chunk_bytes = min(self.max_chunk_bytes, self.chunk_bytes * 2)
+            return confirmed
+        if status == 460:
+            self.stats.chunk_failures += 1
+            raise _RetryError("patch", "chunk arrived damaged (460)", wait=False)
+        if status == 409:
+            # Another attempt got further (or the file is complete): continue from the server.
+            server_offset = response.headers.get("Upload-Offset")
+            if server_offset is None:
+                raise _RetryError("head", "offset mismatch (409)", wait=False)
+            self._confirm(int(server_offset))
+            return int(server_offset)
+        if status in (404, 410):
+            self.stats.restarts += 1
+            raise _RetryError("create", f"upload unknown or expired ({status})", wait=False)
+        if status == 413 and len(chunk) > self.min_chunk_bytes:
+            self.max_chunk_bytes = max(self.min_chunk_bytes, len(chunk) // 2)
+            self.chunk_bytes = self.max_chunk_bytes
+            raise _RetryError("patch", "chunk larger than the server accepts (413)", wait=False)
+        if status == 422 and error_code(response) == "attachment_hash_mismatch":
+            # The server discarded the bytes. The file matched its hash when we started, so the
+            # damage happened on the way: once more from zero, then give up.
+            self._hash_restarts += 1
+            if self._hash_restarts <= 1:
+                self.stats.restarts += 1
+                raise _RetryError("create", "whole-file hash mismatch (422)", wait=False)
+        raise self._fatal(response, "Sending a chunk", retryable=status in (401,))

@@ -1,0 +1,256 @@
+"""``ResumableUpload`` against the real upload endpoints: adaptive chunks, and every recovery the
+tus subset defines — damaged chunk (460), offset mismatch (409), lost answer (HEAD), expiry
+(410 → from 0 with the same id), overload (Retry-After) (SYNC.md §4.7, scenarios 25–27, I8)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from mobile_sync.client import ResumableUpload, UploadError
+from server.db.base import utcnow
+from server.reports.enums import AttachmentState
+from server.reports.models import Attachment
+from tests.sync.kit import SyncDevice
+from tests.sync.test_client_kit import (
+    BASE,
+    FaultyTransport,
+    answer,
+    before,
+    corrupt_body,
+    drop_request,
+    lose_response,
+)
+
+pytestmark = pytest.mark.integration
+
+UPLOADS = "/sync/v1/uploads"
+SIZE = 300_000
+
+
+@dataclass
+class Announced:
+    """A report whose manifest reached the server; its attachment's bytes are still on the
+    device."""
+
+    device: SyncDevice
+    faults: FaultyTransport
+    http: httpx.Client
+    path: Path
+    data: bytes
+    attachment_id: uuid.UUID
+    report_id: uuid.UUID
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def upload(self, **kwargs: Any) -> ResumableUpload:
+        kwargs.setdefault("max_chunk_bytes", 1024 * 1024)
+        return ResumableUpload(
+            self.http,
+            self.device.headers,
+            attachment_id=self.attachment_id,
+            report_id=self.report_id,
+            path=self.path,
+            sha256_hex=self.sha256,
+            media_type="audio/ogg",
+            **kwargs,
+        )
+
+    def chunks(self) -> list[tuple[int, int]]:
+        """(Upload-Offset, length) of every PATCH sent."""
+        return [
+            (int(s.headers["Upload-Offset"]), len(s.content))
+            for s in self.faults.requests("PATCH", UPLOADS)
+        ]
+
+
+def announce(api: Any, tmp_path: Path, size: int = SIZE, *, push: bool = True) -> Announced:
+    device = SyncDevice.for_user(api, "officer_a")
+    data = hashlib.sha256(b"seed").digest() * (size // 32) + b"x" * (size % 32)
+    path = tmp_path / "statement.ogg"
+    path.write_bytes(data)
+    attachment_id = uuid.uuid4()
+    manifest = {
+        "id": str(attachment_id),
+        "media_type": "audio/ogg",
+        "size_bytes": size,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "role": "audio",
+    }
+    op = device.create(attachments=[manifest])
+    if push:
+        assert device.push(op)[0]["status"] == "applied"
+    faults = FaultyTransport(api.http._transport)
+    http = httpx.Client(transport=faults, base_url=BASE)
+    return Announced(device, faults, http, path, data, attachment_id, uuid.UUID(op["report_id"]))
+
+
+def server_attachment(session: Any, attachment_id: uuid.UUID) -> Attachment:
+    attachment = session.scalars(select(Attachment).where(Attachment.id == attachment_id)).one()
+    session.refresh(attachment)
+    return attachment
+
+
+def test_chunks_start_small_and_double_up_to_the_limit(api, session, tmp_path):
+    job = announce(api, tmp_path)
+    offsets: list[int] = []
+    upload = job.upload(max_chunk_bytes=100_000, on_offset=offsets.append)
+
+    assert upload.run(sleep=pytest.fail) == SIZE
+
+    assert [n for _, n in job.chunks()] == [65_536, 100_000, 100_000, 34_464]
+    assert offsets == [0, 65_536, 165_536, 265_536, 300_000]
+    assert (upload.stats.bytes_sent, upload.stats.requests) == (SIZE, 5)
+    assert (upload.stats.restarts, upload.stats.chunk_failures) == (0, 0)
+    stored = server_attachment(session, job.attachment_id)
+    assert stored.state is AttachmentState.COMPLETE
+    assert stored.received_bytes == SIZE
+
+
+def test_a_damaged_chunk_is_refused_with_460_and_sent_again(api, session, tmp_path):
+    job = announce(api, tmp_path)
+    job.faults.arm("PATCH", UPLOADS, corrupt_body, skip=1)  # the 2nd chunk arrives damaged
+    upload = job.upload()
+
+    assert upload.run(sleep=pytest.fail) == SIZE  # a resend needs no pause
+
+    chunks = job.chunks()
+    assert chunks[1] == chunks[2] == (65_536, 131_072)  # same offset, same chunk, again
+    assert upload.stats.chunk_failures == 1
+    assert upload.stats.bytes_sent == SIZE + 131_072
+    assert server_attachment(session, job.attachment_id).state is AttachmentState.COMPLETE
+
+
+def test_an_expired_upload_restarts_from_zero_under_the_same_id(api, session, tmp_path):
+    job = announce(api, tmp_path)
+
+    def expire() -> None:
+        session.execute(
+            update(Attachment)
+            .where(Attachment.id == job.attachment_id)
+            .values(upload_expires_at=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+
+    job.faults.arm("PATCH", UPLOADS, before(expire), skip=1)
+    upload = job.upload()
+
+    assert upload.run(sleep=pytest.fail) == SIZE
+
+    assert [offset for offset, _ in job.chunks()][:3] == [0, 65_536, 0]
+    assert upload.stats.restarts == 1
+    assert {s.path for s in job.faults.requests("PATCH", UPLOADS)} == {
+        f"{UPLOADS}/{job.attachment_id}"
+    }
+    assert len(job.faults.requests("POST", UPLOADS)) == 2
+    rows = session.scalars(select(Attachment).where(Attachment.report_id == job.report_id)).all()
+    assert len(rows) == 1
+    session.refresh(rows[0])
+    assert rows[0].state is AttachmentState.COMPLETE
+
+
+def test_a_lost_answer_to_a_chunk_is_resolved_by_asking_the_offset(api, session, tmp_path):
+    job = announce(api, tmp_path)
+    job.faults.arm("PATCH", UPLOADS, lose_response, skip=1)
+    sleeps: list[float] = []
+    upload = job.upload()
+
+    assert upload.run(sleep=sleeps.append) == SIZE
+
+    assert len(job.faults.requests("HEAD", UPLOADS)) == 1
+    assert upload.stats.bytes_sent == SIZE  # the chunk had arrived: not sent twice
+    assert upload.stats.chunk_failures == 1
+    assert len(sleeps) == 1
+    # The timeout halved the chunk: 64 KiB, 128 KiB (lost, then halved), 64 KiB, ...
+    assert [n for _, n in job.chunks()][:3] == [65_536, 131_072, 65_536]
+    assert server_attachment(session, job.attachment_id).state is AttachmentState.COMPLETE
+
+
+def _misplaced(request: httpx.Request, inner: httpx.BaseTransport) -> httpx.Response:
+    headers = dict(request.headers)
+    headers["Upload-Offset"] = "0"
+    forged = httpx.Request(request.method, request.url, headers=headers, content=request.content)
+    return inner.handle_request(forged)
+
+
+def test_an_offset_mismatch_continues_from_the_servers_offset(api, session, tmp_path):
+    job = announce(api, tmp_path)
+    job.faults.arm("PATCH", UPLOADS, _misplaced, skip=1)  # the 2nd chunk claims offset 0: 409
+    upload = job.upload()
+
+    assert upload.run(sleep=pytest.fail) == SIZE
+
+    assert server_attachment(session, job.attachment_id).state is AttachmentState.COMPLETE
+    assert upload.stats.restarts == 0
+
+
+def test_overload_waits_as_told_then_resumes(api, session, tmp_path):
+    job = announce(api, tmp_path)
+    job.faults.arm("PATCH", UPLOADS, answer(503, headers={"Retry-After": "4"}), skip=1)
+    sleeps: list[float] = []
+    upload = job.upload()
+
+    assert upload.run(sleep=sleeps.append) == SIZE
+
+    assert sleeps[0] >= 4.0
+    assert len(job.faults.requests("HEAD", UPLOADS)) == 1
+    assert server_attachment(session, job.attachment_id).state is AttachmentState.COMPLETE
+
+
+def test_an_upload_gives_up_after_its_attempts_and_can_resume_later(api, session, tmp_path):
+    job = announce(api, tmp_path)
+    job.faults.arm("PATCH", UPLOADS, drop_request, times=3, skip=1)
+    job.faults.arm("HEAD", UPLOADS, drop_request, times=3)
+    sleeps: list[float] = []
+
+    with pytest.raises(UploadError, match="gave up after 3") as failure:
+        job.upload().run(attempts=3, sleep=sleeps.append)
+    assert failure.value.retryable
+    assert len(sleeps) == 2
+
+    job.faults.disarm()
+    later = job.upload()
+    assert later.run(sleep=pytest.fail) == SIZE
+    assert later.stats.bytes_sent == SIZE - 65_536  # resumed after the chunk that got through
+
+
+def test_an_attachment_the_server_never_heard_of_is_not_uploaded(api, tmp_path):
+    job = announce(api, tmp_path, push=False)
+
+    with pytest.raises(UploadError) as failure:
+        job.upload().run(sleep=pytest.fail)
+
+    assert failure.value.status == 404
+    assert failure.value.retryable  # once the report is pushed it will work
+    assert job.faults.requests("PATCH", UPLOADS) == []
+
+
+def test_a_completed_attachment_is_never_sent_again(api, tmp_path):
+    job = announce(api, tmp_path)
+    job.upload().run(sleep=pytest.fail)
+    job.faults.sent.clear()
+
+    again = job.upload()
+    assert again.run(sleep=pytest.fail) == SIZE
+    assert again.stats.bytes_sent == 0
+    assert job.faults.requests("PATCH", UPLOADS) == []
+
+
+def test_a_file_changed_after_it_was_attached_is_refused_before_sending(api, tmp_path):
+    job = announce(api, tmp_path)
+    job.path.write_bytes(b"tampered" + job.data[8:])
+
+    with pytest.raises(UploadError, match="no longer matches") as failure:
+        job.upload().run(sleep=pytest.fail)
+    assert not failure.value.retryable
+    assert job.faults.sent == []
