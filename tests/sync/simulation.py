@@ -180,7 +180,12 @@ class Simulation:
             return  # not on the server yet
         response = analyst.patch(
             f"/api/v1/reports/{report_id}",
-            json={"version": current.json()["version"], "admin2": f"hq-{self.rng.random():.6f}"},
+            # admin2 is HQ's alone (devices then edit in parallel); place_name is also edited
+            # on the devices, so a device edit on an older base meets a real conflict.
+            json={
+                "version": current.json()["version"],
+                self.rng.choice(["admin2", "place_name"]): f"hq-{self.rng.random():.6f}",
+            },
         )
         assert response.status_code in (200, 412), response.text
         self.actions["hq_edit"] += 1
@@ -229,12 +234,15 @@ class Simulation:
     # ------------------------------------------------------------------ invariants
 
     def _check_versions_monotone(self, device: SimDevice) -> None:
-        for view in device.client.reports():
-            if view["detail"] == "local":
-                continue
-            before = device.seen_versions.get(view["id"], 0)
-            assert view["server_version"] >= before, f"I7: {view['id']} went back on {device.name}"
-            device.seen_versions[view["id"]] = view["server_version"]
+        # Straight from the store (no JSON decoding): this runs after every sync.
+        with device.client.store.snapshot() as connection:
+            rows = connection.execute(
+                "SELECT report_id, server_version FROM reports WHERE server_version > 0"
+            ).fetchall()
+        for report_id, version in rows:
+            before = device.seen_versions.get(report_id, 0)
+            assert version >= before, f"I7: {report_id} went back on {device.name}"
+            device.seen_versions[report_id] = version
 
     def check_safety(self) -> dict[str, int]:
         """I2, I3, I7 and 'acked ⊆ applied': true at every moment, faults or not."""
