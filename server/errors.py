@@ -44,6 +44,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from geo import InvalidCellError
 from server.taxonomy.codes import UnknownCategoryError
@@ -346,6 +347,21 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(exc.code, exc.message, exc.errors, _request_id(request)),
             status_code=exc.status_code,
             headers=exc.headers(),
+        )
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The link dropped while the body was arriving (every few minutes on 2G): nothing was
+        # read, nothing written, and nobody is left to answer. Not a server error.
+        log.info("client disconnected mid-request", extra={"request_id": _request_id(request)})
+        return JSONResponse(
+            error_body(
+                "client_disconnected",
+                "The connection closed before the request arrived.",
+                (),
+                _request_id(request),
+            ),
+            status_code=499,
         )
 
     @app.exception_handler(UnknownCategoryError)

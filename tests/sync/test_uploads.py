@@ -309,3 +309,50 @@ def test_tus_discovery(device: SyncDevice) -> None:
         "expiration",
     }
     assert response.headers["Tus-Checksum-Algorithm"] == "sha256"
+
+
+def test_a_link_cut_mid_chunk_is_not_a_server_error(device: SyncDevice) -> None:
+    """On 2G the connection drops while a PATCH body is arriving: the server reads nothing,
+    writes nothing and logs it as what it is (499, the nginx convention), not as a 500."""
+    import anyio
+
+    upload = Upload(device, os.urandom(2 * CHUNK))
+    upload.create()
+    app = device.http.app
+    headers = device.headers(
+        **{
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Offset": "0",
+            "Upload-Checksum": "sha256 "
+            + base64.b64encode(hashlib.sha256(upload.data[:CHUNK]).digest()).decode(),
+        }
+    )
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "PATCH",
+        "scheme": "http",
+        "path": upload.url,
+        "raw_path": upload.url.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    messages = [
+        {"type": "http.request", "body": upload.data[:1000], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    anyio.run(app, scope, receive, send)
+    (start,) = [m for m in sent if m["type"] == "http.response.start"]
+    assert start["status"] == 499
+    assert upload.head().headers["Upload-Offset"] == "0"
