@@ -141,9 +141,15 @@ def _locked(session: Session, attachment_id: uuid.UUID) -> Attachment | None:
 def _visible(
     session: Session, ctx: DeviceContext, attachment: Attachment | None, attachment_id: uuid.UUID
 ) -> Attachment:
-    """The attachment, if its report is one the device's user may read in full."""
+    """The attachment, if its report is one the device's user may read in full, or wrote: an
+    officer's own sensitive report (shown to them redacted) must still get its photos out."""
     report = session.get(Report, attachment.report_id) if attachment is not None else None
-    if attachment is None or report is None or reports.detail(ctx.actor, report) is not Detail.FULL:
+    own = report is not None and report.created_by_user_id == ctx.actor.user_id
+    if (
+        attachment is None
+        or report is None
+        or not (own or reports.detail(ctx.actor, report) is Detail.FULL)
+    ):
         raise NotFoundError(
             f"Attachment {attachment_id} is not in any report you sent: push the report (its "
             "attachment manifest) first."

@@ -356,3 +356,34 @@ def test_a_link_cut_mid_chunk_is_not_a_server_error(device: SyncDevice) -> None:
     (start,) = [m for m in sent if m["type"] == "http.response.start"]
     assert start["status"] == 499
     assert upload.head().headers["Upload-Offset"] == "0"
+
+
+def test_the_author_uploads_the_photos_of_a_sensitive_report(api: Any) -> None:
+    """A field officer sees their own sexual-violence report only redacted, yet its
+    attachments must leave the phone; another officer still cannot touch them."""
+    device = SyncDevice.for_user(api, "officer_a")
+    data = os.urandom(3000)
+    upload = Upload.__new__(Upload)
+    upload.device, upload.data = device, data
+    upload.attachment_id, upload.sha256 = uuid.uuid4(), hashlib.sha256(data).hexdigest()
+    op = device.create(
+        category="sexual_violence",
+        attachments=[
+            {
+                "id": str(upload.attachment_id),
+                "media_type": "image/jpeg",
+                "size_bytes": len(data),
+                "sha256": upload.sha256,
+                "role": "photo",
+            }
+        ],
+    )
+    (result,) = device.push(op)
+    assert result["status"] == "applied" and not result["quarantined"], result
+    upload.report_id, upload.url = op["report_id"], f"{SYNC}/uploads/{upload.attachment_id}"
+    assert upload.create().status_code == 201
+    upload.send_all()
+    stranger = SyncDevice.for_user(api, "commander_a")
+    assert stranger.http.head(upload.url, headers=stranger.headers()).status_code == 404
+    report = api.as_("protection").get(f"{API}/reports/{op['report_id']}").json()
+    assert report["attachments_present"] == 1
