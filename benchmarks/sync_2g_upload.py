@@ -407,8 +407,8 @@ def one_upload(
     path = work / f"attachment-{seed}.bin"
     sha256 = write_file(path, args.size, seed)
     attachment_id = str(uuid.uuid4())
-    # A normal-tier report in the device user's own unit: one it may read in full, which the
-    # server requires before it takes an attachment for it.
+    # A normal-tier report in the device user's own unit (until 585c8a2 the server took
+    # attachments only for reports their uploader may read in full).
     body = common.minimal_body()
     body["attachments"] = [
         {
@@ -444,10 +444,11 @@ def one_upload(
         "deadline_s": args.deadline or max(300.0, 3 * ideal),
         "result_path": str(result_path),
     }
+    first_chunk = min(config["start_chunk_bytes"], config["max_chunk_bytes"])  # as the uploader
     config_path = work / f"client-config-{seed}.json"
     config_path.write_text(json.dumps(config))
     print(
-        f"\n{label}: {args.size:,} B; chunks {config['start_chunk_bytes']:,} B doubling up to "
+        f"\n{label}: {args.size:,} B; chunks {first_chunk:,} B doubling up to "
         f"{config['max_chunk_bytes']:,} B; ideal time at the link rate {ideal:,.0f} s; gives up "
         f"after {config['deadline_s']:,.0f} s",
         flush=True,
