@@ -39,6 +39,7 @@ from server.reports.derived import (
 from server.reports.enums import AttachmentState, ReportOrigin, VerificationState
 from server.reports.models import Attachment, Report, ReportRevision, ReportVerification
 from server.reports.schemas import (
+    AttachmentManifestItem,
     AttachmentRead,
     Consent,
     KilledRead,
@@ -454,16 +455,7 @@ def create(
         with session.begin_nested():
             session.add(report)
             for item in report_in.attachments:
-                session.add(
-                    Attachment(
-                        id=item.id,
-                        report_id=report.id,
-                        media_type=item.media_type,
-                        size_bytes=item.size_bytes,
-                        sha256=item.sha256,
-                        role=item.role,
-                    )
-                )
+                session.add(attachment_from_manifest(report.id, item))
             session.flush()
     except IntegrityError:
         # Another request stored the same id (or an attachment id) a moment ago.
@@ -670,6 +662,18 @@ def withdraw(*, session: Session, report: Report, actor: Actor, note: str | None
         details={"from": previous.value},
     )
     return report
+
+
+def attachment_from_manifest(report_id: uuid.UUID, item: AttachmentManifestItem) -> Attachment:
+    """An announced attachment, waiting for its bytes (REST create and sync's attach op)."""
+    return Attachment(
+        id=item.id,
+        report_id=report_id,
+        media_type=item.media_type,
+        size_bytes=item.size_bytes,
+        sha256=item.sha256,
+        role=item.role,
+    )
 
 
 def remove(*, session: Session, report: Report, actor: Actor, reason: str) -> Report:

@@ -661,16 +661,7 @@ def _attach(session: Session, ctx: DeviceContext, op: Op, settings: Settings) ->
     for item in manifest:
         stored = session.get(Attachment, item.id)
         if stored is None:
-            session.add(
-                Attachment(
-                    id=item.id,
-                    report_id=report.id,
-                    media_type=item.media_type,
-                    size_bytes=item.size_bytes,
-                    sha256=item.sha256,
-                    role=item.role,
-                )
-            )
+            session.add(reports.attachment_from_manifest(report.id, item))
             added += 1
         elif (stored.report_id, stored.sha256, stored.size_bytes) != (
             report.id,
