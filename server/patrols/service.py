@@ -132,10 +132,7 @@ def list_(
     if kind:
         statement = statement.where(Patrol.kind.in_(list(kind)))
     if since is not None:
-        statement = statement.where(
-            or_(Patrol.ended_at.is_(None), Patrol.ended_at >= since),
-            or_(Patrol.started_at.is_(None), Patrol.started_at >= since - timedelta(days=7)),
-        )
+        statement = statement.where(or_(Patrol.ended_at.is_(None), Patrol.ended_at >= since))
     return newest_first_page(session, statement, Patrol, limit=limit, cursor=cursor)
 
 
