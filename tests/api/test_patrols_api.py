@@ -301,8 +301,13 @@ def test_a_bad_geojson_track_is_refused_and_nothing_changes(
             "no track points",
         ),
         (None, "has no <time>"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE gpx [<!ENTITY a "aaaaaaaaaa">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><gpx><trk><name>&b;</name></trk></gpx>',
+            "not a GPX file",
+        ),
     ],
-    ids=["text", "html", "binary", "truncated", "waypoints-only", "no-times"],
+    ids=["text", "html", "binary", "truncated", "waypoints-only", "no-times", "entity-expansion"],
 )
 def test_a_file_that_is_not_a_gpx_track_is_refused(api, patrol_with_track, data, fragment):
     if data is None:
