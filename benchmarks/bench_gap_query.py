@@ -45,20 +45,13 @@ from sqlalchemy import select
 
 from geo import cells as geo_cells
 from geo.coverage import sensing_k, track_coverage
-from server.access.policy import system_actor
 from server.coverage import service as coverage
 from server.db import migrate
 from server.db.session import create_engine_for, create_session_factory, transaction
-from server.demo import scenario
-from server.geojson import PointGeometry, PolygonalGeometry
+from server.demo import scenario, setup
 from server.hotspots import service as hotspots
 from server.settings import HotspotSettings, Settings
-from server.sites import service as sites
-from server.sites.enums import SiteKind
-from server.sites.schemas import SiteCreate
-from server.units import service as units
 from server.units.models import AorVersion, Unit
-from server.units.schemas import UnitCreate
 
 T = TypeVar("T")
 
@@ -111,50 +104,10 @@ def say(message: str) -> None:
 
 
 def load_mission(session: Any, settings: Settings) -> dict[str, int]:
-    actor = system_actor("bench")
-    ids: dict[str, int] = {}
-    for demo in scenario.mission_units():
-        unit = units.create(
-            session=session,
-            unit_in=UnitCreate(
-                code=demo.code,
-                name=demo.name,
-                kind=demo.kind,
-                component=demo.component,
-                parent_id=ids[demo.parent_code] if demo.parent_code else None,
-                base_location=(
-                    PointGeometry(type="Point", coordinates=list(demo.base)) if demo.base else None
-                ),
-                sees_whole_mission=demo.sees_whole_mission,
-                aor=(
-                    PolygonalGeometry.model_validate(shapely_mapping(demo.aor))
-                    if demo.aor
-                    else None
-                ),
-            ),
-            actor=actor,
-            mission=settings.mission,
-        )
-        ids[demo.code] = unit.id
-    for site in scenario.demo_sites():
-        sites.create(
-            session=session,
-            site_in=SiteCreate(
-                name=site.name,
-                kind=SiteKind(site.kind),
-                location=PointGeometry(type="Point", coordinates=list(site.where)),
-                population=site.population,
-            ),
-            actor=actor,
-            mission=settings.mission,
-        )
-    return ids
-
-
-def shapely_mapping(geometry: Any) -> dict[str, Any]:
-    from shapely.geometry import mapping
-
-    return dict(mapping(geometry))
+    """The CAR demo's units (AORs and their cells) and protected sites; unit code → id."""
+    setup.load_units(session, settings, say=lambda _message: None)
+    setup.load_sites(session, settings)
+    return {code: id_ for code, id_ in session.execute(select(Unit.code, Unit.id))}
 
 
 def copy_text(conn: psycopg.Connection[Any], table: str, columns: list[str], rows: Any) -> None:

@@ -42,7 +42,7 @@ from server.users.enums import Role
 from server.users.models import User
 from server.users.schemas import UserCreate
 
-__all__ = ["DemoLoad", "default_ucdp_file", "load"]
+__all__ = ["DemoLoad", "default_ucdp_file", "load", "load_sites", "load_units"]
 
 log = logging.getLogger("vigil.demo")
 
@@ -75,7 +75,8 @@ def is_loaded(session: Session) -> bool:
     return session.scalar(select(Unit.id).where(Unit.code == ROOT_CODE)) is not None
 
 
-def _load_units(session: Session, settings: Settings, say: Callable[[str], None]) -> int:
+def load_units(session: Session, settings: Settings, say: Callable[[str], None]) -> int:
+    """The demo mission's units with their AORs (and AOR cells); returns how many."""
     actor = system_actor("demo")
     ids: dict[str, int] = {}
     demo_units = scenario.mission_units()
@@ -138,7 +139,8 @@ def _load_field_reports(session: Session, settings: Settings, now: datetime) -> 
     return count
 
 
-def _load_sites(session: Session, settings: Settings) -> int:
+def load_sites(session: Session, settings: Settings) -> int:
+    """The demo's protected sites; returns how many."""
     actor = system_actor("demo")
     for demo in scenario.demo_sites():
         sites.create(
@@ -218,7 +220,7 @@ def load(
             return DemoLoad(already_loaded=True)
     say("Creating the mission hierarchy and computing AOR cells (first run only)…")
     with transaction(session_factory) as session:
-        unit_count = _load_units(session, settings, say)
+        unit_count = load_units(session, settings, say)
         user_count = _load_users(session, settings, passwords)
     imported = 0
     if ucdp_file is not None and ucdp_file.exists():
@@ -238,7 +240,7 @@ def load(
         field = _load_field_reports(session, settings, moment)
     say("Adding protected sites and simulated patrol tracks…")
     with transaction(session_factory) as session:
-        site_count = _load_sites(session, settings)
+        site_count = load_sites(session, settings)
         patrol_count = _load_patrols(session, settings, moment)
     return DemoLoad(
         already_loaded=False,
