@@ -44,6 +44,13 @@ NOMINAL_UNCERTAINTY_M: dict[LocationPrecision, float] = {
 }
 
 
+#: Stored resolutions finest first, with their average edge length (fixed by H3).
+_EDGES_FINEST_FIRST: tuple[tuple[int, float], ...] = tuple(
+    (resolution, average_edge_length_m(resolution))
+    for resolution in range(MAX_STORED_RESOLUTION, MIN_STORED_RESOLUTION - 1, -1)
+)
+
+
 def finest_supported_resolution(
     precision: LocationPrecision | str, accuracy_m: float | None = None
 ) -> int | None:
@@ -70,7 +77,7 @@ def finest_supported_resolution(
     uncertainty = NOMINAL_UNCERTAINTY_M[precision]
     if precision is LocationPrecision.EXACT and accuracy_m is not None:
         uncertainty = max(float(accuracy_m), 1.0)
-    for resolution in range(MAX_STORED_RESOLUTION, MIN_STORED_RESOLUTION - 1, -1):
-        if average_edge_length_m(resolution) >= uncertainty:
+    for resolution, edge_m in _EDGES_FINEST_FIRST:
+        if edge_m >= uncertainty:
             return resolution
     return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,16 +20,20 @@ from sqlalchemy.orm import Session
 
 from server.access.policy import Actor
 from server.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+from server.db import bulk
 from server.db.base import utcnow
 
 __all__ = [
+    "Appended",
     "ChainBreak",
+    "Entry",
     "defer_denial",
     "event_hash",
     "keep_denials",
     "list_",
     "record",
     "record_denial",
+    "record_many",
     "verify_chain",
 ]
 
@@ -84,6 +88,31 @@ def _locked_head(session: Session) -> AuditChainHead:
     return head
 
 
+def _as_stored(details: dict[str, Any]) -> dict[str, Any]:
+    """``details`` as the database will return them, so the hash is over what is stored: a
+    JSON round trip, unless they are already flat JSON scalars (most events)."""
+    if all(
+        isinstance(k, str) and (v is None or type(v) in (str, int, bool))
+        for k, v in details.items()
+    ):
+        return details
+    stored: dict[str, Any] = json.loads(json.dumps(details, default=str))
+    return stored
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event to append (see :func:`record`)."""
+
+    actor: Actor | None
+    action: str
+    object_type: str | None = None
+    object_id: object | None = None
+    reason: str | None = None
+    details: dict[str, Any] | None = None
+    request_id: str | None = None
+
+
 def record(
     session: Session,
     *,
@@ -94,33 +123,54 @@ def record(
     reason: str | None = None,
     details: dict[str, Any] | None = None,
     request_id: str | None = None,
-) -> AuditEvent:
+) -> Appended:
     """Append one event. ``details`` must hold ids, counts and field names only."""
+    entry = Entry(actor, action, object_type, object_id, reason, details, request_id)
+    return record_many(session, [entry])[0]
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Where an appended event sits in the chain."""
+
+    seq: int
+    hash: str
+    prev_hash: str
+
+
+def record_many(session: Session, entries: Sequence[Entry]) -> list[Appended]:
+    """Append events in order, with one lock of the chain head, one statement for the events
+    and one update of the head (a sync push of a hundred reports appends a hundred events)."""
+    if not entries:
+        return []
     head = _locked_head(session)
-    # Round-trip through JSON so the hashed form is exactly what the database will return.
-    clean_details: dict[str, Any] = json.loads(json.dumps(details or {}, default=str))
+    seq, prev_hash = head.last_seq, head.last_hash
     occurred_at = utcnow()
-    seq = head.last_seq + 1
-    fields: dict[str, Any] = {
-        "seq": seq,
-        "occurred_at": occurred_at,
-        "actor_user_id": actor.user_id if actor else None,
-        "actor_username": actor.username if actor else None,
-        "action": action,
-        "object_type": object_type,
-        "object_id": str(object_id) if object_id is not None else None,
-        "request_id": request_id or (actor.request_id if actor else None),
-        "reason": reason,
-        "details": clean_details,
-        "prev_hash": head.last_hash,
-    }
-    digest = event_hash(**fields)
-    event = AuditEvent(**fields, hash=digest)
-    session.add(event)
+    events: list[dict[str, Any]] = []
+    for entry in entries:
+        seq += 1
+        actor = entry.actor
+        clean_details = _as_stored(entry.details or {})
+        fields: dict[str, Any] = {
+            "seq": seq,
+            "occurred_at": occurred_at,
+            "actor_user_id": actor.user_id if actor else None,
+            "actor_username": actor.username if actor else None,
+            "action": entry.action,
+            "object_type": entry.object_type,
+            "object_id": str(entry.object_id) if entry.object_id is not None else None,
+            "request_id": entry.request_id or (actor.request_id if actor else None),
+            "reason": entry.reason,
+            "details": clean_details,
+            "prev_hash": prev_hash,
+        }
+        prev_hash = event_hash(**fields)
+        events.append({**fields, "hash": prev_hash})
+    bulk.insert_rows(session, AuditEvent.__table__, events)
     head.last_seq = seq
-    head.last_hash = digest
+    head.last_hash = prev_hash
     session.flush()
-    return event
+    return [Appended(e["seq"], e["hash"], e["prev_hash"]) for e in events]
 
 
 #: ``session.info`` key of the denials a request recorded, to re-append after its rollback.
@@ -134,7 +184,7 @@ def record_denial(
     object_type: str,
     object_id: object,
     details: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> None:
     """Append an ``authz_denied`` event that outlives the refused request (SECURITY.md Z1).
 
     The refusal raises, so the request's transaction is rolled back and the event with it; the
@@ -148,7 +198,7 @@ def record_denial(
         "details": details,
     }
     session.info.setdefault(_DENIALS_KEY, []).append(kwargs)
-    return record(session, **kwargs)
+    record(session, **kwargs)
 
 
 def defer_denial(

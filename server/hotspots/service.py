@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,6 +55,7 @@ __all__ = [
     "compute_snapshots",
     "mark_all_dirty",
     "mark_dirty",
+    "mark_dirty_many",
     "mark_dirty_version",
     "recompute",
     "store",
@@ -672,14 +673,21 @@ def prune(session: Session, *, aor_version_id: int, keep: int) -> None:
 def mark_dirty(session: Session, *, aor_unit_id: int | None) -> None:
     """Note that the picture of every AOR holding this unit's ground changed (the unit's and
     its ancestors' current AOR versions)."""
-    if aor_unit_id is None:
+    mark_dirty_many(session, aor_unit_ids=[aor_unit_id])
+
+
+def mark_dirty_many(session: Session, *, aor_unit_ids: Iterable[int | None]) -> None:
+    """:func:`mark_dirty` for several units at once (a sync push of a batch of reports)."""
+    wanted = {u for u in aor_unit_ids if u is not None}
+    if not wanted:
         return
-    unit = session.get(Unit, aor_unit_id)
-    if unit is None:
+    units = session.scalars(select(Unit).where(Unit.id.in_(wanted))).all()
+    ancestors = {a for unit in units for a in unit.ancestor_ids}
+    if not ancestors:
         return
     version_ids = session.scalars(
         select(AorVersion.id).where(
-            AorVersion.unit_id.in_(unit.ancestor_ids), AorVersion.valid_to.is_(None)
+            AorVersion.unit_id.in_(ancestors), AorVersion.valid_to.is_(None)
         )
     ).all()
     already = set(

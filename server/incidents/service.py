@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import Select, and_, exists, func, not_, or_, select
@@ -15,12 +15,14 @@ from sqlalchemy.orm import Session
 from server.access import policy
 from server.access.policy import Actor, Detail, Permission, require
 from server.audit import service as audit
+from server.db import bulk
 from server.db.base import utcnow
 from server.errors import NotFoundError, PermissionDeniedError, ValidationFailedError
 from server.hotspots import service as hotspots
 from server.incidents.fusion import derive
 from server.incidents.models import Incident, IncidentReport, IncidentStatus
 from server.pagination import newest_first_page
+from server.reports.derived import ReportValues
 from server.reports.enums import TimePrecision
 from server.reports.models import Report
 from server.taxonomy.codes import Sensitivity
@@ -28,7 +30,9 @@ from server.taxonomy.codes import Sensitivity
 __all__ = [
     "IncidentFilters",
     "MergeSuggestion",
+    "create_for_new_reports",
     "create_for_report",
+    "create_for_reports",
     "get_or_raise",
     "incident_ids_for",
     "list_",
@@ -64,21 +68,60 @@ def create_for_report(
 
     ``mark_dirty=False`` is for bulk callers (imports), which mark every AOR once at the end.
     """
-    incident = Incident(id=uuid.uuid4(), version=1, status=IncidentStatus.ACTIVE)
-    _apply(incident, [report])
-    if mark_dirty:
-        hotspots.mark_dirty(session, aor_unit_id=incident.aor_unit_id)
-    # No flush here: the unit of work inserts the incident before its link, and bulk callers
-    # (imports) flush once per batch.
-    session.add(incident)
-    session.add(
-        IncidentReport(
-            report_id=report.id,
-            incident=incident,
-            linked_by_user_id=actor.user_id if actor else None,
+    return create_for_reports(
+        session=session, reports=[report], actor=actor, mark_dirty=mark_dirty
+    )[0]
+
+
+def create_for_reports(
+    *, session: Session, reports: Sequence[Report], actor: Actor | None, mark_dirty: bool = True
+) -> list[Incident]:
+    """:func:`create_for_report` for each of ``reports`` (already flushed), marking the
+    hotspot pictures they touch once for all."""
+    created = []
+    for report in reports:
+        incident = Incident(id=uuid.uuid4(), version=1, status=IncidentStatus.ACTIVE)
+        _apply(incident, [report])
+        # No flush here: the unit of work inserts the incident before its link, and bulk
+        # callers (imports) flush once per batch.
+        session.add(incident)
+        session.add(
+            IncidentReport(
+                report_id=report.id,
+                incident=incident,
+                linked_by_user_id=actor.user_id if actor else None,
+            )
         )
-    )
-    return incident
+        created.append(incident)
+    if mark_dirty:
+        hotspots.mark_dirty_many(session, aor_unit_ids=[i.aor_unit_id for i in created])
+    return created
+
+
+def create_for_new_reports(
+    *, session: Session, reports: Sequence[ReportValues], actor: Actor | None
+) -> None:
+    """:func:`create_for_reports` for reports just inserted as rows (a batch create): the
+    incidents and their links go in with one statement each."""
+    incident_rows = []
+    link_rows = []
+    linked_by = actor.user_id if actor else None
+    for report in reports:
+        incident_id = uuid.uuid4()
+        incident_rows.append(
+            {
+                "id": incident_id,
+                "version": 1,
+                "status": IncidentStatus.ACTIVE,
+                **derive([cast(Report, report)]),
+            }
+        )
+        link_rows.append(
+            {"incident_id": incident_id, "report_id": report["id"], "linked_by_user_id": linked_by}
+        )
+    bulk.insert_rows(session, Incident.__table__, incident_rows)
+    bulk.insert_rows(session, IncidentReport.__table__, link_rows)
+    hotspots.mark_dirty_many(session, aor_unit_ids=[r["aor_unit_id"] for r in incident_rows])
 
 
 def _reports_of(session: Session, incident_id: uuid.UUID) -> list[Report]:
@@ -358,14 +401,13 @@ def unmerge(
         raise ValidationFailedError.on(
             "report_ids", "an incident keeps at least one report; leave one report in it"
         )
-    created = []
-    for report_id in wanted:
-        session.execute(
-            IncidentReport.__table__.delete().where(IncidentReport.report_id == report_id)
-        )
-        session.flush()
-        created.append(create_for_report(session=session, report=by_id[report_id], actor=actor))
+    stale = [link for link in incident.links if link.report_id in set(wanted)]
+    session.execute(IncidentReport.__table__.delete().where(IncidentReport.report_id.in_(wanted)))
+    # The deleted links must leave the session before new ones with their keys arrive.
+    for link in stale:
+        session.expunge(link)
     session.expire(incident, ["links"])
+    created = create_for_reports(session=session, reports=[by_id[r] for r in wanted], actor=actor)
     _refresh(session, incident)
     audit.record(
         session,

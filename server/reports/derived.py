@@ -6,6 +6,7 @@ same cells and tier however it arrives.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,11 +21,13 @@ from server.taxonomy.codes import Sensitivity, get_category, most_restrictive
 __all__ = [
     "REDACTION_RESOLUTION",
     "Placement",
+    "ReportValues",
     "cells_as_strings",
     "day_start",
     "list_sort_at",
     "placement",
     "placements",
+    "placements_of",
     "redacted_fields",
     "sensitivity_for",
 ]
@@ -42,6 +45,22 @@ class Placement:
     finest_resolution: int | None
     coarse_longitude: float | None
     coarse_latitude: float | None
+
+
+class ReportValues(dict[str, Any]):
+    """The column values of a report not yet loaded as an ORM object (a batch of new reports
+    inserted with one statement), readable like a ``Report`` by code that derives from
+    reports: ``values.category``, ``values.cell_at(6)``."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def cell_at(self, resolution: int) -> int | None:
+        cell: int | None = self.get(f"h3_res{resolution}")
+        return cell
 
 
 def placements(
@@ -77,6 +96,18 @@ def placements(
     return result
 
 
+def placements_of(
+    points: Sequence[tuple[float, float, LocationPrecision | str, float | None]],
+) -> list[Placement]:
+    """:func:`placement` of many ``(longitude, latitude, precision, accuracy_m)`` at once."""
+    finest = [finest_supported_resolution(p[2], p[3]) for p in points]
+    return placements(
+        np.array([p[0] for p in points], dtype=float),
+        np.array([p[1] for p in points], dtype=float),
+        np.array([-1 if f is None else f for f in finest]),
+    )
+
+
 def placement(
     longitude: float,
     latitude: float,
@@ -84,10 +115,7 @@ def placement(
     accuracy_m: float | None,
 ) -> Placement:
     """Cells of one point at every stored resolution its precision supports."""
-    finest = finest_supported_resolution(precision, accuracy_m)
-    return placements(
-        np.array([longitude]), np.array([latitude]), np.array([-1 if finest is None else finest])
-    )[0]
+    return placements_of([(longitude, latitude, precision, accuracy_m)])[0]
 
 
 def cells_as_strings(record: Any) -> dict[str, str]:

@@ -5,19 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import shapely
 from sqlalchemy import Select, and_, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from geo import STORED_RESOLUTIONS
 from server.access import policy
 from server.access.policy import Actor, Detail, Permission, require
 from server.audit import service as audit
-from server.db import spatial
+from server.db import bulk, spatial
 from server.db.base import utcnow
+from server.db.columns import cell_column_name
 from server.errors import (
     IdempotencyConflictError,
     NotFoundError,
@@ -29,10 +33,12 @@ from server.incidents import service as incidents
 from server.pagination import newest_first_page
 from server.reports import verification
 from server.reports.derived import (
+    ReportValues,
     cells_as_strings,
     day_start,
     list_sort_at,
     placement,
+    placements_of,
     redacted_fields,
     sensitivity_for,
 )
@@ -60,8 +66,10 @@ from server.units.models import Unit
 
 __all__ = [
     "BBox",
+    "NewReport",
     "ReportFilters",
     "create",
+    "create_many",
     "detail",
     "get_or_raise",
     "list_",
@@ -363,26 +371,56 @@ def _apply_location(report: Report, mission: MissionSettings, session: Session) 
     report.aor_unit_id = units.route_cells(session=session, cells=place.cells, mission=mission)
 
 
+def _derived_columns(
+    *,
+    category: str,
+    source_type: Any,
+    protection_concern: bool,
+    involves_children: bool,
+    occurred_at: datetime,
+) -> dict[str, Any]:
+    """Columns that follow from what the client sent: family, tier, day, list order."""
+    sensitivity = sensitivity_for(
+        category=category,
+        source_type=source_type,
+        protection_concern=protection_concern,
+        involves_children=involves_children,
+    )
+    return {
+        "family": get_category(category).family.value,
+        "sensitivity": sensitivity,
+        "occurred_day_start": day_start(occurred_at),
+        "list_sort_at": list_sort_at(occurred_at, sensitivity),
+    }
+
+
 def _apply_derived(report: Report, involves_children: bool) -> None:
-    report.family = get_category(report.category).family.value
-    report.sensitivity = sensitivity_for(
+    columns = _derived_columns(
         category=report.category,
         source_type=report.source_type,
         protection_concern=report.protection_concern,
         involves_children=involves_children,
+        occurred_at=report.occurred_at,
     )
-    report.occurred_day_start = day_start(report.occurred_at)
-    report.list_sort_at = list_sort_at(report.occurred_at, report.sensitivity)
+    for name, value in columns.items():
+        setattr(report, name, value)
+
+
+def _victim_columns(victims: Victims) -> dict[str, Any]:
+    return {
+        "killed_best": victims.killed.best,
+        "killed_low": victims.killed.low,
+        "killed_high": victims.killed.high,
+        "injured": victims.injured,
+        "abducted": victims.abducted,
+        "displaced": victims.displaced,
+        "victims_detail": [g.model_dump() for g in victims.disaggregation] or None,
+    }
 
 
 def _set_victims(report: Report, victims: Victims) -> None:
-    report.killed_best = victims.killed.best
-    report.killed_low = victims.killed.low
-    report.killed_high = victims.killed.high
-    report.injured = victims.injured
-    report.abducted = victims.abducted
-    report.displaced = victims.displaced
-    report.victims_detail = [g.model_dump() for g in victims.disaggregation] or None
+    for name, value in _victim_columns(victims).items():
+        setattr(report, name, value)
 
 
 def _existing_resend(
@@ -400,28 +438,67 @@ def _existing_resend(
 
 
 def create(
-    *, session: Session, report_in: ReportCreate, actor: Actor, mission: MissionSettings
+    *,
+    session: Session,
+    report_in: ReportCreate,
+    actor: Actor,
+    mission: MissionSettings,
+    extra_columns: dict[str, Any] | None = None,
 ) -> tuple[Report, bool]:
     """Store a new report, or return the stored one for an identical resend.
 
     Returns ``(report, created)``. The same id with different content is a 409: silently keeping
-    either version would lose evidence.
+    either version would lose evidence. ``extra_columns`` are server-side columns the caller
+    sets on a new report (sync: the capturing device and its clock).
     """
     require(actor, Permission.CREATE_REPORT)
     digest = fingerprint(report_in)
     resent = _existing_resend(session, report_in, digest, actor)
     if resent is not None:
         return resent, False
-    _check_occurred_at(report_in.occurred_at, mission)
-    unit = session.get(Unit, actor.unit_id) if actor.unit_id is not None else None
-    now = utcnow()
-    report = Report(
+    try:
+        (report_id,) = create_many(
+            session=session,
+            items=[NewReport(report_in, digest, extra_columns or {})],
+            actor=actor,
+            mission=mission,
+        )
+    except IntegrityError:
+        # Another request stored the same id (or an attachment id) a moment ago.
+        resent = _existing_resend(session, report_in, digest, actor)
+        if resent is not None:
+            return resent, False
+        raise ValidationFailedError.on(
+            "attachments", "an attachment id is already used by another report"
+        ) from None
+    report = session.get(Report, report_id)
+    assert report is not None, "created in this transaction"
+    return report, True
+
+
+@dataclass(frozen=True)
+class NewReport:
+    """One report for :func:`create_many`: what the client sent, its fingerprint, and columns
+    the caller sets itself (sync: the device and its capture clock)."""
+
+    report_in: ReportCreate
+    fingerprint: str
+    extra_columns: dict[str, Any] = field(default_factory=dict)
+
+
+def _new_report_values(
+    item: NewReport, *, actor: Actor, unit: Unit | None, now: datetime
+) -> ReportValues:
+    """Every column of a new report (cells, coarse point and AOR unit follow in
+    :func:`create_many`)."""
+    report_in = item.report_in
+    return ReportValues(
         id=report_in.id,
         version=1,
         category=report_in.category,
         occurred_at=report_in.occurred_at,
         time_precision=report_in.time_precision,
-        location=report_in.location.to_shape(),
+        location=None,  # all points at once, in create_many
         longitude=report_in.location.longitude,
         latitude=report_in.location.latitude,
         location_accuracy_m=report_in.location_accuracy_m,
@@ -443,39 +520,90 @@ def create(
         consent_referral=report_in.consent.referral,
         verification_state=VerificationState.REPORTED,
         origin=ReportOrigin.FIELD,
-        content_fingerprint=digest,
+        content_fingerprint=item.fingerprint,
         server_received_at=now,
         created_at=now,
         updated_at=now,
+        deleted_at=None,
+        **_victim_columns(report_in.victims),
+        **_derived_columns(
+            category=report_in.category,
+            source_type=report_in.source_type,
+            protection_concern=report_in.protection_concern,
+            involves_children=report_in.victims.involves_children,
+            occurred_at=report_in.occurred_at,
+        ),
+        **item.extra_columns,
     )
-    _set_victims(report, report_in.victims)
-    _apply_derived(report, report_in.victims.involves_children)
-    _apply_location(report, mission, session)
-    try:
-        with session.begin_nested():
-            session.add(report)
-            for item in report_in.attachments:
-                session.add(attachment_from_manifest(report.id, item))
-            session.flush()
-    except IntegrityError:
-        # Another request stored the same id (or an attachment id) a moment ago.
-        resent = _existing_resend(session, report_in, digest, actor)
-        if resent is not None:
-            return resent, False
-        raise ValidationFailedError.on(
-            "attachments", "an attachment id is already used by another report"
-        ) from None
-    incidents.create_for_report(session=session, report=report, actor=actor)
-    changes.note_change(session, report_id=report.id, version=report.version)
-    audit.record(
+
+
+def create_many(
+    *, session: Session, items: Sequence[NewReport], actor: Actor, mission: MissionSettings
+) -> list[uuid.UUID]:
+    """Store new reports (ids the caller found unused), each with its own incident, change-log
+    entry and audit event, with one statement per table rather than per report.
+
+    Raises ``IntegrityError`` when an id or an attachment id was taken meanwhile; the caller
+    rolls back its savepoint and takes the reports one by one.
+    """
+    require(actor, Permission.CREATE_REPORT)
+    if not items:
+        return []
+    for item in items:
+        _check_occurred_at(item.report_in.occurred_at, mission)
+    unit = session.get(Unit, actor.unit_id) if actor.unit_id is not None else None
+    now = utcnow()
+    rows = [_new_report_values(item, actor=actor, unit=unit, now=now) for item in items]
+    places = placements_of(
+        [
+            (r["longitude"], r["latitude"], r["location_precision"], r["location_accuracy_m"])
+            for r in rows
+        ]
+    )
+    routed = units.route_many(session=session, cells=[p.cells for p in places], mission=mission)
+    points = shapely.points([(r["longitude"], r["latitude"]) for r in rows])
+    for row, point, place, aor_unit_id in zip(rows, points, places, routed, strict=True):
+        row["location"] = point
+        row.update({cell_column_name(r): place.cells.get(r) for r in STORED_RESOLUTIONS})
+        row["coarse_longitude"] = place.coarse_longitude
+        row["coarse_latitude"] = place.coarse_latitude
+        row["aor_unit_id"] = aor_unit_id
+    bulk.insert_rows(session, Report.__table__, _same_columns(rows))
+    bulk.insert_rows(
         session,
-        actor=actor,
-        action="report_created",
-        object_type="report",
-        object_id=report.id,
-        details={"category": report.category, "sensitivity": report.sensitivity.value},
+        Attachment.__table__,
+        [
+            attachment_values(item.report_in.id, attachment)
+            for item in items
+            for attachment in item.report_in.attachments
+        ],
     )
-    return report, True
+    incidents.create_for_new_reports(session=session, reports=rows, actor=actor)
+    for row in rows:
+        changes.note_change(session, report_id=row["id"], version=1)
+    audit.record_many(
+        session,
+        [
+            audit.Entry(
+                actor=actor,
+                action="report_created",
+                object_type="report",
+                object_id=row["id"],
+                details={"category": row["category"], "sensitivity": row["sensitivity"].value},
+            )
+            for row in rows
+        ],
+    )
+    return [row["id"] for row in rows]
+
+
+def _same_columns(rows: list[ReportValues]) -> list[ReportValues]:
+    """Rows from different callers (REST, sync with its capture columns) as one table: the
+    union of their columns, NULL (or the column default) where a row has none."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    if all(len(row) == len(names) for row in rows):
+        return rows
+    return [ReportValues({name: row.get(name) for name in names}) for row in rows]
 
 
 def _require_editable(actor: Actor, report: Report) -> None:
@@ -664,16 +792,20 @@ def withdraw(*, session: Session, report: Report, actor: Actor, note: str | None
     return report
 
 
-def attachment_from_manifest(report_id: uuid.UUID, item: AttachmentManifestItem) -> Attachment:
+def attachment_values(report_id: uuid.UUID, item: AttachmentManifestItem) -> dict[str, Any]:
     """An announced attachment, waiting for its bytes (REST create and sync's attach op)."""
-    return Attachment(
-        id=item.id,
-        report_id=report_id,
-        media_type=item.media_type,
-        size_bytes=item.size_bytes,
-        sha256=item.sha256,
-        role=item.role,
-    )
+    return {
+        "id": item.id,
+        "report_id": report_id,
+        "media_type": item.media_type,
+        "size_bytes": item.size_bytes,
+        "sha256": item.sha256,
+        "role": item.role,
+    }
+
+
+def attachment_from_manifest(report_id: uuid.UUID, item: AttachmentManifestItem) -> Attachment:
+    return Attachment(**attachment_values(report_id, item))
 
 
 def remove(*, session: Session, report: Report, actor: Actor, reason: str) -> Report:

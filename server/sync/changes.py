@@ -15,9 +15,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, event, insert, text, update
+from sqlalchemy import delete, event, text, update
 from sqlalchemy.orm import Session
 
+from server.db import bulk
 from server.db.base import utcnow
 from server.sync.models import Change, SyncState
 
@@ -57,7 +58,13 @@ def note_change(
 @event.listens_for(Session, "before_commit")
 def number_pending_changes(session: Session) -> None:
     """Give this transaction's noted changes their seqs: the last thing before COMMIT. (Tests
-    call it early to hold a numbered transaction open, as a slow commit would.)"""
+    call it early to hold a numbered transaction open, as a slow commit would.)
+
+    SQLAlchemy also fires ``before_commit`` when a savepoint is released; numbering then would
+    take the ordering lock at the first released savepoint and hold it for the rest of the
+    transaction, and cost four statements per savepoint. Only the real commit numbers."""
+    if session.in_nested_transaction():
+        return
     pending: dict[uuid.UUID, tuple[int, str]] = session.info.pop(_PENDING, {})
     if not pending:
         return
@@ -97,8 +104,7 @@ def number_pending_changes(session: Session) -> None:
                 "committed_at": now,
             }
         )
-    session.execute(insert(Change), rows)
-    session.flush()
+    bulk.insert_rows(session, Change.__table__, rows)
 
 
 @event.listens_for(Session, "after_soft_rollback")

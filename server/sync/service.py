@@ -1,16 +1,17 @@
 """Sync v1 on the server: hello, push (the op ledger and per-device order), pull (the
-commit-ordered change log, filtered by the access policy), clock offsets.
+commit-ordered change log, filtered by the access policy), the epoch, and HQ's report history.
 
-Push follows SYNC.md §4.3 per op, each op in its own savepoint of the request's transaction:
+Push follows SYNC.md §4.3 for a whole batch in the request's transaction:
 
-1. lock the device's cursor row (serialises one device's ops, even across connections);
+1. lock the device's cursor row once (serialises one device's pushes, even across
+   connections), and read the ledger rows of the batch's op ids in one query;
 2. a known ``op_id`` with the same fingerprint is a ``duplicate`` answered with the stored
    result; with another fingerprint it is ``rejected: idempotency_mismatch`` (nothing written);
 3. a ``device_seq`` at or below the cursor with an unknown op is ``rejected: device_seq_reused``;
-   above cursor + 1 it is ``deferred`` (an earlier op is missing; nothing written);
-4. otherwise the op is applied through the same services the REST API uses (so a pushed report
-   enters the same pipeline: incidents, hotspots, alerts), and its result and the new cursor are
-   written in the same transaction. The response is sent only after commit.
+   above the next expected one it is ``deferred`` (an earlier op is missing; nothing written);
+4. otherwise the op takes effect (``server.sync.ops``), in device_seq order: a run of plain
+   creates together, any other op alone in its savepoint. The batch's ledger rows and the new
+   cursor are written in the same transaction, and the response is sent only after commit.
 
 Ops that no longer validate (an old schema, a date years ahead) are quarantined, never
 rejected: ``applied`` with ``quarantined: true``, kept for HQ to fix.
@@ -26,19 +27,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from mobile_sync.protocol.models import (
     PROTOCOL_VERSION,
     Change,
     ChangeKind,
-    ClockProbe,
     Hello,
     Op,
-    OpError,
     OpHeader,
     OpKind,
     OpResult,
@@ -49,32 +47,25 @@ from mobile_sync.protocol.models import (
     payload_sha256,
 )
 from server.access.policy import Actor, Detail
-from server.audit import service as audit
+from server.db import bulk
 from server.db.base import utcnow
-from server.devices.models import Device
 from server.errors import (
-    ConflictError,
     CursorExpiredError,
-    IdempotencyConflictError,
-    InvalidTransitionError,
     MalformedRequestError,
-    NotFoundError,
     PermissionDeniedError,
     ValidationFailedError,
 )
-from server.patrols import service as patrols
-from server.patrols.schemas import TrackAppend
 from server.reports import service as reports
-from server.reports.enums import ReportOrigin, VerificationState
-from server.reports.models import Attachment, Report, ReportRevision, ReportVerification
-from server.reports.schemas import AttachmentManifestItem, ReportCreate, ReportUpdate
+from server.reports.enums import ReportOrigin
+from server.reports.models import Report, ReportRevision, ReportVerification
+from server.reports.schemas import ReportCreate
 from server.settings import Settings, SyncSettings
-from server.sync import changes
+from server.sync import changes, clock, ops
+from server.sync.context import DeviceContext, now_ms
 from server.sync.models import (
     Change as ChangeRow,
 )
 from server.sync.models import (
-    ClockSample,
     DeviceCursor,
     DeviceReportView,
     QuarantinedOp,
@@ -98,30 +89,11 @@ __all__ = [
     "hello",
     "history",
     "new_epoch",
+    "now_ms",
     "prune_tombstones",
     "pull",
     "push",
 ]
-
-#: Clock offsets beyond this make a capture time doubtful (SYNC.md §4.8).
-CLOCK_FLAG_MS = 5 * 60 * 1000
-
-
-@dataclass(frozen=True)
-class DeviceContext:
-    """The authenticated device, its user as an access-policy actor, and what the request said
-    about the device clock."""
-
-    device: Device
-    actor: Actor
-    device_time_ms: int
-    device_uptime_ms: int
-    boot_id: uuid.UUID
-    server_received_ms: int
-
-
-def now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
 
 
 # --------------------------------------------------------------------------- epoch and cursors
@@ -198,66 +170,6 @@ def hello(session: Session, ctx: DeviceContext, settings: SyncSettings) -> Hello
     )
 
 
-# --------------------------------------------------------------------------- clock
-
-
-def record_clock(session: Session, ctx: DeviceContext, probe: ClockProbe | None) -> None:
-    """Store an NTP-style offset from the device's previous exchange (offset = server − device,
-    so device time + offset = server time)."""
-    if probe is None:
-        return
-    rtt = (probe.t3_ms - probe.t0_ms) - (probe.t2_ms - probe.t1_ms)
-    if rtt < 0 or rtt > 10 * 60 * 1000:
-        return  # a clock that jumped mid-exchange says nothing reliable
-    offset = ((probe.t1_ms - probe.t0_ms) + (probe.t2_ms - probe.t3_ms)) // 2
-    session.add(
-        ClockSample(
-            device_id=ctx.device.id,
-            boot_id=ctx.boot_id,
-            offset_ms=offset,
-            rtt_ms=rtt,
-            server_rx_ms=ctx.server_received_ms,
-            device_tx_ms=ctx.device_time_ms,
-            device_uptime_ms=ctx.device_uptime_ms,
-        )
-    )
-    ctx.device.clock_offset_ms = offset
-    ctx.device.clock_boot_id = ctx.boot_id
-    ctx.device.clock_sampled_at = utcnow()
-
-
-@dataclass(frozen=True)
-class CaptureTime:
-    device: datetime
-    corrected: datetime | None
-    uncertainty_ms: int | None
-    flag: str | None
-
-
-def _nearest_sample(session: Session, ctx: DeviceContext, op: Op) -> ClockSample | None:
-    """The device's clock sample of the op's boot nearest to it in uptime: the wall clock may
-    have been changed in between, the uptime cannot have been."""
-    return session.scalars(
-        select(ClockSample)
-        .where(ClockSample.device_id == ctx.device.id, ClockSample.boot_id == op.boot_id)
-        .order_by(func.abs(ClockSample.device_uptime_ms - op.device_uptime_ms), ClockSample.id)
-        .limit(1)
-    ).one_or_none()
-
-
-def corrected_capture(session: Session, ctx: DeviceContext, op: Op) -> CaptureTime:
-    """An op's capture time: as the device clock said, and corrected by the offset measured in
-    the same boot. Without such a sample (the phone restarted before it synced) it stays
-    uncorrected and flagged. Display only: never used for ordering (I10)."""
-    device_time = datetime.fromtimestamp(op.device_time_ms / 1000, UTC)
-    sample = _nearest_sample(session, ctx, op)
-    if sample is None:
-        return CaptureTime(device_time, None, None, "no_clock_sample")
-    corrected = datetime.fromtimestamp((op.device_time_ms + sample.offset_ms) / 1000, UTC)
-    flag = "clock_offset" if abs(sample.offset_ms) > CLOCK_FLAG_MS else None
-    return CaptureTime(device_time, corrected, (sample.rtt_ms + 1) // 2, flag)
-
-
 # --------------------------------------------------------------------------- push
 
 
@@ -276,17 +188,7 @@ def _cursor_locked(session: Session, device_id: uuid.UUID) -> DeviceCursor:
     return cursor
 
 
-def _result(op: Op | OpHeader, status: OpStatus, **fields: Any) -> OpResult:
-    return OpResult(
-        op_id=op.op_id, device_seq=op.device_seq, status=status, report_id=op.report_id, **fields
-    )
-
-
-def _rejected(op: Op | OpHeader, code: str, detail: str) -> OpResult:
-    return _result(op, OpStatus.REJECTED, error=OpError(code=code, detail=detail))
-
-
-def _kind_name(header: OpHeader) -> str:
+def _kind_name(header: OpHeader | Op) -> str:
     """The op's kind for the ledger: a known kind, or "unknown" (never client text as is)."""
     kind = getattr(header, "kind", None)
     return kind if isinstance(kind, str) and kind in OpKind._value2member_map_ else "unknown"
@@ -302,468 +204,209 @@ def _holds_nul(value: Any) -> bool:
     return False
 
 
-def parse_ops(raw_ops: list[dict[str, Any]]) -> list[tuple[OpHeader, Op | OpResult]]:
-    """Each op's header, and the op itself or the rejection it earns. An op without a readable
-    header cannot be answered at all: that is a malformed envelope (400)."""
-    parsed: list[tuple[OpHeader, Op | OpResult]] = []
+def parse_ops(
+    raw_ops: list[dict[str, Any]], *, may_hold_nul: bool = True
+) -> list[tuple[OpHeader | Op, Op | OpResult]]:
+    """Each op's header (the op itself when it validates), and the op or the rejection it
+    earns. An op without a readable header cannot be answered at all: that is a malformed
+    envelope (400).
+
+    ``may_hold_nul=False`` when the caller knows no op holds a NUL character (the request body
+    has no ``\\u0000`` escape, the only way JSON can carry one): the deep search is skipped."""
+    parsed: list[tuple[OpHeader | Op, Op | OpResult]] = []
     for index, raw in enumerate(raw_ops):
+        holds_nul = may_hold_nul and _holds_nul(raw)
+        try:
+            op = Op.model_validate(raw)
+        except ValidationError as exc:
+            invalid: ValidationError | None = exc
+        else:
+            if not holds_nul:
+                parsed.append((op, op))
+                continue
+            invalid = None
         try:
             header = OpHeader.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first.get("loc", ()))
             raise MalformedRequestError.on(f"ops.{index}.{field}", str(first.get("msg"))) from None
-        if _holds_nul(raw):
+        if holds_nul:
             # PostgreSQL cannot store NUL in text or jsonb; refused on both backends alike.
             detail = "text may not contain the NUL character (\\u0000)"
-            parsed.append((header, _rejected(header, "invalid_op", detail)))
+            parsed.append((header, ops.op_rejected(header, "invalid_op", detail)))
             continue
-        try:
-            parsed.append((header, Op.model_validate(raw)))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first.get("loc", ()))
-            if field == "kind":
-                known = ", ".join(k.value for k in OpKind)
-                result = _rejected(
-                    header, "unknown_kind", f"kind {raw.get('kind')!r} is not one of: {known}"
-                )
-            else:
-                result = _rejected(header, "invalid_op", f"{field}: {first.get('msg')}")
-            parsed.append((header, result))
+        assert invalid is not None
+        first = invalid.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ()))
+        if field == "kind":
+            known = ", ".join(k.value for k in OpKind)
+            result = ops.op_rejected(
+                header, "unknown_kind", f"kind {raw.get('kind')!r} is not one of: {known}"
+            )
+        else:
+            result = ops.op_rejected(header, "invalid_op", f"{field}: {first.get('msg')}")
+        parsed.append((header, result))
     # Strict per-device order (I4): apply in device_seq order whatever order they came in.
     parsed.sort(key=lambda item: item[0].device_seq)
     return parsed
 
 
 def push(
-    session: Session, ctx: DeviceContext, request: PushRequest, settings: Settings
-) -> PushResponse:
-    record_clock(session, ctx, request.previous_exchange)
-    results = [
-        _process(session, ctx, header, op, settings) for header, op in parse_ops(request.ops)
-    ]
-    return PushResponse(batch_id=request.batch_id, results=results, server_time_ms=now_ms())
-
-
-def _process(
     session: Session,
     ctx: DeviceContext,
-    header: OpHeader,
-    op: Op | OpResult,
+    request: PushRequest,
     settings: Settings,
-) -> OpResult:
-    if header.device_id != ctx.device.id:
-        return _rejected(header, "wrong_device", "the op names another device than the credential")
-    cursor = _cursor_locked(session, ctx.device.id)
-    existing = session.get(SyncOp, header.op_id)
-    if existing is not None:
-        if existing.payload_sha256 == header.payload_sha256:
-            stored = OpResult.model_validate(existing.result)
-            if stored.status in (OpStatus.APPLIED, OpStatus.CONFLICT_FLAGGED):
-                return stored.model_copy(
-                    update={"status": OpStatus.DUPLICATE, "original_status": stored.status}
+    *,
+    may_hold_nul: bool = True,
+) -> PushResponse:
+    clock.record_clock(session, ctx, request.previous_exchange)
+    parsed = parse_ops(request.ops, may_hold_nul=may_hold_nul)
+    batch = _PushBatch(session, ctx, settings, [header.op_id for header, _ in parsed])
+    for header, op in parsed:
+        batch.take(header, op)
+    return PushResponse(batch_id=request.batch_id, results=batch.finish(), server_time_ms=now_ms())
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _PushBatch:
+    """One push under its device's cursor lock: the ledger, strict per-device order, and the
+    run of creates waiting to be applied together (flushed before any other op takes effect,
+    so effects follow device_seq order)."""
+
+    def __init__(
+        self, session: Session, ctx: DeviceContext, settings: Settings, op_ids: list[uuid.UUID]
+    ) -> None:
+        self.session, self.ctx, self.settings = session, ctx, settings
+        self.cursor = _cursor_locked(session, ctx.device.id)
+        self.last_seq = self.cursor.last_seq
+        #: op_id -> (fingerprint, stored result), from the database and from this batch
+        self.ledger: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {
+            op_id: (fingerprint, result)
+            for op_id, fingerprint, result in session.execute(
+                select(SyncOp.op_id, SyncOp.payload_sha256, SyncOp.result).where(
+                    SyncOp.op_id.in_(op_ids)
                 )
-            return stored
-        return _rejected(
+            )
+        }
+        self.results: list[OpResult | None] = []
+        self.new_rows: list[dict[str, Any]] = []
+        #: (position in results, header, op, report) of creates not yet applied
+        self.run: list[tuple[int, OpHeader | Op, Op, ReportCreate]] = []
+        self.run_op_ids: set[uuid.UUID] = set()
+        self.run_report_ids: set[uuid.UUID] = set()
+
+    def take(self, header: OpHeader | Op, op: Op | OpResult) -> None:
+        if header.device_id != self.ctx.device.id:
+            self.results.append(
+                ops.op_rejected(
+                    header, "wrong_device", "the op names another device than the credential"
+                )
+            )
+            return
+        if header.op_id in self.run_op_ids:
+            self._apply_run()  # the same op twice in one batch: answer the copy from the ledger
+        known = self.ledger.get(header.op_id)
+        if known is not None:
+            self.results.append(_known_answer(header, *known))
+            return
+        if header.device_seq <= self.last_seq:
+            self.results.append(
+                ops.op_rejected(
+                    header,
+                    "device_seq_reused",
+                    f"device_seq {header.device_seq} was already used by another op",
+                )
+            )
+            return
+        if header.device_seq > self.last_seq + 1:
+            self.results.append(
+                ops.op_result(header, OpStatus.DEFERRED, expected_device_seq=self.last_seq + 1)
+            )
+            return
+        self.last_seq = header.device_seq
+        if isinstance(op, OpResult):
+            self._record(header, op)  # refused while parsing: recorded, its seq consumed
+            return
+        if payload_sha256(op.payload) != op.payload_sha256:
+            self._record(
+                header,
+                ops.op_rejected(
+                    op, "payload_hash_mismatch", "payload_sha256 does not match the payload"
+                ),
+            )
+            return
+        report_in = ops.bulk_creatable(op, self.settings)
+        if report_in is not None:
+            if op.report_id in self.run_report_ids:
+                self._apply_run()  # the second create of a report must see the first
+            self.run.append((len(self.results), header, op, report_in))
+            self.run_op_ids.add(op.op_id)
+            self.run_report_ids.add(op.report_id)
+            self.results.append(None)
+            return
+        self._apply_run()
+        self._record(header, ops.apply(self.session, self.ctx, op, self.settings))
+
+    def _apply_run(self) -> None:
+        if not self.run:
+            return
+        run, self.run = self.run, []
+        self.run_op_ids, self.run_report_ids = set(), set()
+        answers = ops.create_reports(
+            self.session, self.ctx, [(op, report_in) for _, _, op, report_in in run], self.settings
+        )
+        for (position, header, _, _), answer in zip(run, answers, strict=True):
+            self._record(header, answer, position)
+
+    def _record(self, header: OpHeader | Op, result: OpResult, position: int | None = None) -> None:
+        """The op's answer, kept in the ledger (its device_seq consumed)."""
+        result = result.model_copy(update={"server_received_at": _stamp()})
+        stored = result.model_dump(mode="json")
+        self.ledger[header.op_id] = (header.payload_sha256, stored)
+        self.new_rows.append(
+            {
+                "op_id": header.op_id,
+                "device_id": header.device_id,
+                "device_seq": header.device_seq,
+                "report_id": header.report_id,
+                "kind": _kind_name(header),
+                "payload_sha256": header.payload_sha256,
+                "result": stored,
+                "received_at": utcnow(),
+            }
+        )
+        if position is None:
+            self.results.append(result)
+        else:
+            self.results[position] = result
+
+    def finish(self) -> list[OpResult]:
+        self._apply_run()
+        if self.new_rows:
+            bulk.insert_rows(self.session, SyncOp.__table__, self.new_rows)
+            self.cursor.last_seq = self.last_seq
+            self.session.flush()
+        assert all(r is not None for r in self.results), "every op has its answer"
+        return [r for r in self.results if r is not None]
+
+
+def _known_answer(header: OpHeader | Op, fingerprint: str, stored: dict[str, Any]) -> OpResult:
+    """An op the ledger already holds: its original answer, or a refusal if the same id now
+    comes with another payload."""
+    if fingerprint != header.payload_sha256:
+        return ops.op_rejected(
             header, "idempotency_mismatch", "this op id was already used with a different payload"
         )
-    if header.device_seq <= cursor.last_seq:
-        return _rejected(
-            header,
-            "device_seq_reused",
-            f"device_seq {header.device_seq} was already used by another op",
+    original = OpResult.model_validate(stored)
+    if original.status in (OpStatus.APPLIED, OpStatus.CONFLICT_FLAGGED):
+        return original.model_copy(
+            update={"status": OpStatus.DUPLICATE, "original_status": original.status}
         )
-    if header.device_seq > cursor.last_seq + 1:
-        return _result(header, OpStatus.DEFERRED, expected_device_seq=cursor.last_seq + 1)
-    if isinstance(op, OpResult):
-        result = op
-    elif payload_sha256(op.payload) != op.payload_sha256:
-        result = _rejected(op, "payload_hash_mismatch", "payload_sha256 does not match the payload")
-    else:
-        result = _apply(session, ctx, op, settings)
-    stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    result = result.model_copy(update={"server_received_at": stamp})
-    session.add(
-        SyncOp(
-            op_id=header.op_id,
-            device_id=header.device_id,
-            device_seq=header.device_seq,
-            report_id=header.report_id,
-            kind=_kind_name(header),
-            payload_sha256=header.payload_sha256,
-            result=result.model_dump(mode="json"),
-        )
-    )
-    cursor.last_seq = header.device_seq
-    session.flush()
-    return result
-
-
-def _apply(session: Session, ctx: DeviceContext, op: Op, settings: Settings) -> OpResult:
-    handler = _HANDLERS[op.kind]
-    try:
-        with session.begin_nested():
-            return handler(session, ctx, op, settings)
-    except OperationalError:
-        raise  # the database is unreachable: fail the batch, the device retries it unchanged
-    except _QuarantineError as exc:
-        return _quarantine(session, ctx, op, exc.reason)
-    except NotFoundError as exc:
-        return _rejected(op, "not_found", exc.message)
-    except PermissionDeniedError as exc:
-        return _rejected(op, "forbidden", exc.message)
-    except InvalidTransitionError as exc:
-        return _rejected(op, "invalid_transition", exc.message)
-    except IdempotencyConflictError as exc:
-        return _rejected(op, "report_id_conflict", exc.message)
-    except ConflictError as exc:
-        return _rejected(op, "conflict", exc.message)
-    except _GoneError:
-        return _result(
-            op, OpStatus.GONE, error=OpError(code="gone", detail="the report was removed by HQ")
-        )
-    except ValidationFailedError as exc:
-        return _quarantine(session, ctx, op, exc.message)
-    except Exception as exc:  # never strand an op on the device: keep it for HQ
-        return _quarantine(session, ctx, op, f"could not be applied ({type(exc).__name__})")
-
-
-class _QuarantineError(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _GoneError(Exception):
-    pass
-
-
-def _quarantine(session: Session, ctx: DeviceContext, op: Op, reason: str) -> OpResult:
-    if session.get(QuarantinedOp, op.op_id) is None:
-        session.add(
-            QuarantinedOp(
-                op_id=op.op_id,
-                device_id=op.device_id,
-                report_id=op.report_id,
-                kind=op.kind.value,
-                reason=reason[:2000],
-                payload=op.payload,
-                schema_version=op.schema_version,
-            )
-        )
-        audit.record(
-            session,
-            actor=ctx.actor,
-            action="sync_op_quarantined",
-            object_type="report",
-            object_id=op.report_id,
-            details={"op_id": str(op.op_id), "kind": op.kind.value},
-        )
-    return _result(
-        op,
-        OpStatus.APPLIED,
-        quarantined=True,
-        error=OpError(code="quarantined", detail=reason[:500]),
-    )
-
-
-def _report_for(session: Session, ctx: DeviceContext, op: Op) -> Report:
-    report = session.get(Report, op.report_id)
-    if report is not None and report.deleted_at is not None:
-        raise _GoneError
-    if report is None or reports.detail(ctx.actor, report) is Detail.HIDDEN:
-        raise NotFoundError(f"report {op.report_id} does not exist or is not visible to you")
-    return report
-
-
-def _applied(op: Op, report: Report, conflict: bool = False) -> OpResult:
-    status = OpStatus.CONFLICT_FLAGGED if conflict else OpStatus.APPLIED
-    return _result(op, status, version=report.version)
-
-
-def _create(session: Session, ctx: DeviceContext, op: Op, settings: Settings) -> OpResult:
-    existing = session.get(Report, op.report_id)
-    if existing is not None and existing.deleted_at is not None:
-        raise _GoneError
-    body = {k: v for k, v in op.payload.items() if k != "sealed"}
-    try:
-        report_in = ReportCreate.model_validate({**body, "id": str(op.report_id)})
-    except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {"msg": "invalid"}
-        field = ".".join(str(p) for p in first.get("loc", ())) or "payload"
-        raise _QuarantineError(f"{field}: {first.get('msg')}") from None
-    tolerance = timedelta(minutes=settings.mission.future_tolerance_minutes)
-    if report_in.occurred_at > utcnow() + tolerance:
-        # The form defaulted the time from a clock running ahead: correct it by that clock's
-        # measured offset (same boot), or hold the report for HQ rather than guess.
-        sample = _nearest_sample(session, ctx, op)
-        if sample is not None:
-            corrected = report_in.occurred_at + timedelta(milliseconds=sample.offset_ms)
-            if corrected <= utcnow() + tolerance:
-                report_in = report_in.model_copy(update={"occurred_at": corrected})
-        if report_in.occurred_at > utcnow() + tolerance:
-            raise _QuarantineError(
-                f"occurred_at {report_in.occurred_at.isoformat()} is in the future; the device "
-                "clock is probably wrong"
-            )
-    report, created = reports.create(
-        session=session, report_in=report_in, actor=ctx.actor, mission=settings.mission
-    )
-    if created:
-        capture = corrected_capture(session, ctx, op)
-        report.created_by_device_id = ctx.device.id
-        report.captured_at_device = capture.device
-        report.captured_uptime_ms = op.device_uptime_ms
-        report.capture_boot_id = op.boot_id
-        report.captured_at_corrected = capture.corrected
-        report.capture_uncertainty_ms = capture.uncertainty_ms
-        report.capture_time_flag = capture.flag
-        sealed = op.payload.get("sealed")
-        if sealed:
-            _store_sealed(session, report, sealed, op)
-        session.flush()
-    return _applied(op, report)
-
-
-def _fields_changed_since(
-    session: Session, report: Report, base_version: int, actor: Actor
-) -> set[str]:
-    """Fields other actors changed after ``base_version`` (from the revision history)."""
-    revisions = session.scalars(
-        select(ReportRevision).where(
-            ReportRevision.report_id == report.id, ReportRevision.version > base_version
-        )
-    ).all()
-    return {
-        name
-        for revision in revisions
-        if revision.actor_user_id != actor.user_id
-        for name in revision.previous_values
-    }
-
-
-def _set_fields(session: Session, ctx: DeviceContext, op: Op, settings: Settings) -> OpResult:
-    report = _report_for(session, ctx, op)
-    fields = op.payload.get("fields")
-    if not isinstance(fields, dict) or not fields:
-        raise _QuarantineError("payload.fields must be an object with at least one field")
-    try:
-        update_in = ReportUpdate.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {"msg": "invalid"}
-        raise _QuarantineError(f"fields: {first.get('msg')}") from None
-    others = _fields_changed_since(session, report, op.base_version, ctx.actor)
-    mine = set(update_in.model_fields_set) - {"version"}
-    reports.update(
-        session=session,
-        report=report,
-        report_in=update_in,
-        expected_version=report.version,
-        actor=ctx.actor,
-        mission=settings.mission,
-    )
-    conflict = bool(mine & others)
-    if conflict:
-        report.conflict_state = "conflict"
-    elif others and report.conflict_state == "none":
-        report.conflict_state = "parallel"
-    session.flush()
-    return _applied(op, report, conflict)
-
-
-def _status_changed_since(
-    session: Session, report: Report, base_version: int, actor: Actor
-) -> bool:
-    """Whether someone else moved the report's status after the version the device saw."""
-    return (
-        session.scalar(
-            select(ReportVerification.id)
-            .where(
-                ReportVerification.report_id == report.id,
-                ReportVerification.version > base_version,
-                ReportVerification.actor_user_id.is_distinct_from(actor.user_id),
-            )
-            .limit(1)
-        )
-        is not None
-    )
-
-
-def _transition(session: Session, ctx: DeviceContext, op: Op, settings: Settings) -> OpResult:
-    from server.reports.schemas import VerificationRequest
-
-    report = _report_for(session, ctx, op)
-    try:
-        request = VerificationRequest.model_validate(
-            {"to_state": op.payload.get("to_state"), "note": op.payload.get("note")}
-        )
-    except ValidationError as exc:
-        raise _QuarantineError(f"to_state: {exc.errors()[0].get('msg')}") from None
-    if request.to_state is VerificationState.WITHDRAWN:
-        return _withdraw(session, ctx, op, settings)
-    stale = _status_changed_since(session, report, op.base_version, ctx.actor)
-    reports.transition(session=session, report=report, request=request, actor=ctx.actor)
-    return _applied(op, report, conflict=stale)
-
-
-def _withdraw(session: Session, ctx: DeviceContext, op: Op, settings: Settings) -> OpResult:
-    report = _report_for(session, ctx, op)
-    stale = _status_changed_since(session, report, op.base_version, ctx.actor)
-    note = op.payload.get("note")
-    reports.withdraw(
-        session=session,
-        report=report,
-        actor=ctx.actor,
-        note=note if isinstance(note, str) else None,
-    )
-    return _applied(op, report, conflict=stale)
-
-
-def _add_note(session: Session, ctx: DeviceContext, op: Op, settings: Settings) -> OpResult:
-    report = _report_for(session, ctx, op)
-    try:
-        note_id = uuid.UUID(str(op.payload.get("note_id")))
-    except ValueError:
-        raise _QuarantineError("payload.note_id must be a UUID") from None
-    text = op.payload.get("text")
-    if not isinstance(text, str) or not text.strip() or len(text) > 10_000:
-        raise _QuarantineError("payload.text must be 1–10,000 characters")
-    if session.get(ReportNote, note_id) is None:
-        kind = "verification" if op.kind is OpKind.ADD_VERIFICATION else "note"
-        session.add(
-            ReportNote(
-                id=note_id,
-                report_id=report.id,
-                kind=kind,
-                body=text,
-                actor_user_id=ctx.actor.user_id,
-                device_id=ctx.device.id,
-            )
-        )
-        report.version += 1
-        report.updated_at = utcnow()
-        session.flush()
-        changes.note_change(session, report_id=report.id, version=report.version)
-    return _applied(op, report)
-
-
-def _attach(session: Session, ctx: DeviceContext, op: Op, settings: Settings) -> OpResult:
-    report = _report_for(session, ctx, op)
-    items = op.payload.get("attachments")
-    if not isinstance(items, list) or not items:
-        raise _QuarantineError("payload.attachments must list at least one attachment")
-    try:
-        manifest = [AttachmentManifestItem.model_validate(i) for i in items]
-    except ValidationError as exc:
-        raise _QuarantineError(f"attachments: {exc.errors()[0].get('msg')}") from None
-    added = 0
-    for item in manifest:
-        stored = session.get(Attachment, item.id)
-        if stored is None:
-            session.add(reports.attachment_from_manifest(report.id, item))
-            added += 1
-        elif (stored.report_id, stored.sha256, stored.size_bytes) != (
-            report.id,
-            item.sha256,
-            item.size_bytes,
-        ):
-            raise ConflictError(f"attachment {item.id} already exists with other content")
-    if added:
-        report.version += 1
-        report.updated_at = utcnow()
-        session.flush()
-        changes.note_change(session, report_id=report.id, version=report.version)
-    return _applied(op, report)
-
-
-def _store_sealed(session: Session, report: Report, sealed: Any, op: Op) -> bool:
-    """Store an opaque sealed payload version; True if it forks an existing one."""
-    if not isinstance(sealed, dict):
-        raise _QuarantineError("sealed must be an object")
-    try:
-        ciphertext = base64.b64decode(str(sealed.get("ciphertext_b64", "")), validate=True)
-        version = int(sealed["payload_version"])
-        parent = sealed.get("parent_version")
-        parent = int(parent) if parent is not None else None
-    except (KeyError, TypeError, ValueError, binascii.Error):
-        raise _QuarantineError("sealed needs payload_version and base64 ciphertext_b64") from None
-    if not ciphertext:
-        raise _QuarantineError("sealed.ciphertext_b64 is empty")
-    manifest = sealed.get("manifest") if isinstance(sealed.get("manifest"), dict) else {}
-    same_version = session.scalars(
-        select(SealedBlob).where(
-            SealedBlob.report_id == report.id, SealedBlob.payload_version == version
-        )
-    ).one_or_none()
-    if same_version is not None:
-        if same_version.ciphertext != ciphertext:
-            raise ConflictError(f"sealed payload version {version} already exists")
-        return False
-    fork = (
-        parent is not None
-        and session.scalar(
-            select(SealedBlob.id)
-            .where(SealedBlob.report_id == report.id, SealedBlob.parent_version == parent)
-            .limit(1)
-        )
-        is not None
-    )
-    session.add(
-        SealedBlob(
-            report_id=report.id,
-            payload_version=version,
-            parent_version=parent,
-            ciphertext=ciphertext,
-            manifest=manifest,
-            op_id=op.op_id,
-        )
-    )
-    session.flush()
-    return fork
-
-
-def _seal_update(session: Session, ctx: DeviceContext, op: Op, settings: Settings) -> OpResult:
-    report = _report_for(session, ctx, op)
-    fork = _store_sealed(session, report, op.payload, op)
-    if fork:
-        report.conflict_state = "conflict"
-    report.version += 1
-    report.updated_at = utcnow()
-    session.flush()
-    changes.note_change(session, report_id=report.id, version=report.version)
-    return _applied(op, report, conflict=fork)
-
-
-def _track_append(session: Session, ctx: DeviceContext, op: Op, settings: Settings) -> OpResult:
-    try:
-        body = TrackAppend.model_validate(op.payload)
-    except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {"msg": "invalid"}
-        field = ".".join(str(p) for p in first.get("loc", ())) or "payload"
-        raise _QuarantineError(f"{field}: {first.get('msg')}") from None
-    patrols.append_track(
-        session,
-        patrol_id=op.report_id,
-        body=body,
-        actor=ctx.actor,
-        mission=settings.mission,
-        device_id=ctx.device.id,
-    )
-    return _result(op, OpStatus.APPLIED)
-
-
-_HANDLERS = {
-    OpKind.CREATE: _create,
-    OpKind.SET_FIELDS: _set_fields,
-    OpKind.TRANSITION_STATUS: _transition,
-    OpKind.ADD_NOTE: _add_note,
-    OpKind.ADD_VERIFICATION: _add_note,
-    OpKind.ATTACH: _attach,
-    OpKind.WITHDRAW: _withdraw,
-    OpKind.SEAL_UPDATE: _seal_update,
-    OpKind.TRACK_APPEND: _track_append,
-}
+    return original
 
 
 # --------------------------------------------------------------------------- pull

@@ -208,7 +208,9 @@ def push(
             f"A push batch may hold at most {settings.sync.max_batch_ops} operations."
         )
     _remember_batch(session, device, batch.batch_id, _body_sha256(body))
-    return service.push(session, device, batch, settings)
+    # JSON can carry a NUL character only as the escape \u0000: without one, no op holds it.
+    may_hold_nul = b"\\u0000" in body
+    return service.push(session, device, batch, settings, may_hold_nul=may_hold_nul)
 
 
 @router.get("/pull", response_model=PullResponse, summary="Changes after a cursor")

@@ -32,6 +32,7 @@ __all__ = [
     "get_or_raise",
     "list_",
     "route_cells",
+    "route_many",
     "set_aor",
     "subtree_ids",
     "update",
@@ -315,6 +316,44 @@ def route_cells(
         .limit(1)
     )
     return session.scalar(statement)
+
+
+def route_many(
+    *, session: Session, cells: Sequence[dict[int, int | None]], mission: MissionSettings
+) -> list[int | None]:
+    """:func:`route_cells` for many points with one query (a sync push routes a batch)."""
+    wanted: list[tuple[int, list[int]] | None] = []
+    for point in cells:
+        usable = [r for r in mission.h3_resolutions if point.get(r)]
+        if not usable:
+            wanted.append(None)
+            continue
+        resolution = max(usable)
+        wanted.append((resolution, [int(point[r]) for r in usable if r <= resolution]))  # type: ignore[arg-type]
+    candidates = sorted({c for w in wanted if w is not None for c in w[1]})
+    if not candidates:
+        return [None] * len(cells)
+    rows = session.execute(
+        select(AorCell.resolution, AorCell.cell, Unit.depth, Unit.id)
+        .join(AorVersion, AorCell.aor_version_id == AorVersion.id)
+        .join(Unit, Unit.id == AorVersion.unit_id)
+        .where(AorVersion.valid_to.is_(None), AorCell.cell.in_(candidates))
+    ).all()
+    # (resolution, cell) -> the deepest unit holding it, ties to the lowest id (as route_cells)
+    best: dict[tuple[int, int], tuple[int, int]] = {}
+    for resolution, cell, depth, unit_id in rows:
+        key = (resolution, cell)
+        rank = (-depth, unit_id)
+        if key not in best or rank < best[key]:
+            best[key] = rank
+    routed: list[int | None] = []
+    for w in wanted:
+        if w is None:
+            routed.append(None)
+            continue
+        ranks = [best[(w[0], c)] for c in w[1] if (w[0], c) in best]
+        routed.append(min(ranks)[1] if ranks else None)
+    return routed
 
 
 def reassign_all_aor_units(*, session: Session, mission: MissionSettings) -> int:

@@ -9,12 +9,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
 from server.audit import service as audit
-from server.audit.models import AuditEvent
 
 pytestmark = pytest.mark.integration
 
 
-def _append(session, actor, n: int) -> list[AuditEvent]:
+def _append(session, actor, n: int) -> list[audit.Appended]:
     return [
         audit.record(
             session,

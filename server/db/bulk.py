@@ -1,0 +1,202 @@
+"""Inserting many rows of one table with one statement: binary ``COPY … FROM STDIN`` on
+PostgreSQL, an ``executemany`` INSERT on SQLite.
+
+For the write paths that take a batch at a time (a sync push of a hundred reports): the ORM's
+unit of work costs tens of microseconds of Python per object and column, which was most of a
+push's time. Rows are plain dicts of Python values as the ORM would hold them (shapely
+geometries, aware datetimes, enum members). On SQLite each column's bind processor converts
+them, as for any INSERT. On PostgreSQL each column is encoded whole (geometries vectorised by
+shapely) into the binary COPY format of its database type; a column type with no encoding here
+is refused with TypeError (add one when a table gets a new kind of column). Python-side column
+defaults (``default=utcnow``) are applied to columns the rows leave out, as an INSERT would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from functools import cache
+from typing import Any
+
+import numpy as np
+import psycopg
+import shapely
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
+
+from server.db.base import UtcDateTime
+from server.db.columns import FailClosedEnum
+from server.db.types import SRID, GeometryColumn
+
+__all__ = ["insert_rows"]
+
+Values = list[Any]
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same keys) into ``table`` in the session's transaction.
+
+    Pending ORM changes are flushed first, so rows may refer to objects added before. Database
+    errors surface as SQLAlchemy's (``IntegrityError`` for a taken key), as from an INSERT.
+    """
+    if not rows:
+        return
+    session.flush()
+    names = list(rows[0])
+    if any(len(row) != len(names) for row in rows) or any(list(row) != names for row in rows):
+        raise ValueError(f"rows for {table.name} do not all have the same columns")
+    defaulted = _python_defaults(table, tuple(names))
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        filled = [{**row, **{c.key: make() for c, make in defaulted}} for row in rows]
+        connection.execute(table.insert(), filled)
+        return
+    columns = [table.c[name] for name in names] + [column for column, _ in defaulted]
+    data = [[row[name] for row in rows] for name in names]
+    data += [[make() for _ in rows] for _, make in defaulted]
+    encoders = [_encoder(column) for column in columns]
+    encoded = [enc.encode(values) for enc, values in zip(encoders, data, strict=True)]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table.name),
+        sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
+    )
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.set_types([enc.pg_type for enc in encoders])
+            for row in zip(*encoded, strict=True):
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement.as_string(driver), None, exc, psycopg.Error) from exc
+
+
+@cache
+def _python_defaults(
+    table: Table, given: tuple[str, ...]
+) -> tuple[tuple[Column[Any], Callable[[], Any]], ...]:
+    """Columns left out of the rows that have a Python-side default (``default=utcnow``)."""
+    out: list[tuple[Column[Any], Callable[[], Any]]] = []
+    for column in table.columns:
+        default = column.default
+        if column.key in given or default is None:
+            continue
+        if getattr(default, "is_callable", False):
+            # SQLAlchemy wraps a default to take the execution context; there is none here.
+            wrapped = default.arg  # type: ignore[attr-defined]
+            out.append((column, lambda wrapped=wrapped: wrapped(None)))
+        elif getattr(default, "is_scalar", False):
+            value = default.arg  # type: ignore[attr-defined]
+            out.append((column, lambda value=value: value))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- binary encoders
+
+
+@dataclass(frozen=True)
+class _Encoder:
+    """A column's PostgreSQL type for binary COPY and how to turn its Python values into
+    what psycopg's binary dumper of that type takes."""
+
+    pg_type: str
+    encode: Callable[[Values], Values]
+
+
+def _as_is(values: Values) -> Values:
+    return values
+
+
+def _geometries(values: Values) -> Values:
+    # EWKB is the binary input format of PostGIS geometry.
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    wkb = shapely.to_wkb(shapely.set_srid(array, SRID), include_srid=True)
+    return list(wkb)
+
+
+def _utc_datetimes(values: Values) -> Values:
+    for value in values:
+        if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+            raise ValueError("Vigil stores only timezone-aware UTC times")
+    return values
+
+
+def _enum_values(members: type[Enum] | None, allowed: frozenset[str]) -> Callable[[Values], Values]:
+    def encode(values: Values) -> Values:
+        out = []
+        for value in values:
+            if isinstance(value, Enum):
+                value = value.value
+            elif value is not None and members is not None:
+                value = members(value).value  # raises for a value that is no member
+            if value is not None and allowed and value not in allowed:
+                raise ValueError(f"{value!r} is not one of {sorted(allowed)}")
+            out.append(value)
+        return out
+
+    return encode
+
+
+def _json(values: Values) -> Values:
+    return [None if v is None else Jsonb(v) for v in values]
+
+
+def _encoder(column: Column[Any]) -> _Encoder:
+    encoder = _encoder_for_type(column.type)
+    if encoder is None:
+        raise TypeError(
+            f"no binary COPY encoding for {column.table.name}.{column.name} ({column.type!r})"
+        )
+    return encoder
+
+
+@cache
+def _encoder_for_type(kind: TypeEngine[Any]) -> _Encoder | None:
+    if isinstance(kind, GeometryColumn):
+        return _Encoder("bytea", _geometries)
+    if isinstance(kind, UtcDateTime):
+        return _Encoder("timestamptz", _utc_datetimes)
+    if isinstance(kind, FailClosedEnum):
+        return _Encoder("text", _enum_values(kind.enum, frozenset()))
+    if isinstance(kind, SAEnum):
+        allowed = frozenset(str(e) for e in kind.enums)
+        return _Encoder("text", _enum_values(kind.enum_class, allowed))
+    if isinstance(kind, (JSON, JSONB)):
+        return _Encoder("jsonb", _json)
+    simple: list[tuple[type[TypeEngine[Any]], str]] = [
+        (Uuid, "uuid"),
+        (BigInteger, "int8"),
+        (Integer, "int4"),
+        (Float, "float8"),
+        (Boolean, "bool"),
+        (Text, "text"),
+        (String, "text"),
+        (LargeBinary, "bytea"),
+    ]
+    for sa_type, pg_type in simple:
+        if type(kind) is sa_type or (
+            isinstance(kind, sa_type) and not hasattr(kind, "process_bind_param")
+        ):
+            return _Encoder(pg_type, _as_is)
+    return None
