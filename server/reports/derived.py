@@ -52,11 +52,10 @@ class ReportValues(dict[str, Any]):
     inserted with one statement), readable like a ``Report`` by code that derives from
     reports: ``values.category``, ``values.cell_at(6)``."""
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Attributes are the items themselves: plain attribute reads, no lookup hook.
+        self.__dict__ = self
 
     def cell_at(self, resolution: int) -> int | None:
         cell: int | None = self.get(f"h3_res{resolution}")

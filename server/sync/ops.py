@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from mobile_sync.protocol.models import Op, OpError, OpHeader, OpKind, OpResult, OpStatus
 from server.access.policy import Actor, Detail
 from server.audit import service as audit
+from server.db import bulk
 from server.db.base import utcnow
 from server.errors import (
     ConflictError,
@@ -189,7 +190,7 @@ def create_reports(
     every op still gets the answer :func:`apply` would give it alone.
     """
     ids = [op.report_id for op, _ in creates]
-    existing = set(session.scalars(select(Report.id).where(Report.id.in_(ids))))
+    existing = set(session.scalars(select(Report.id).where(bulk.one_of(session, Report.id, ids))))
     fresh = [(op, report_in) for op, report_in in creates if op.report_id not in existing]
     done: dict[uuid.UUID, OpResult] = {}
     if fresh:

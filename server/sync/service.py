@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -173,19 +173,18 @@ def hello(session: Session, ctx: DeviceContext, settings: SyncSettings) -> Hello
 # --------------------------------------------------------------------------- push
 
 
-def _cursor_locked(session: Session, device_id: uuid.UUID) -> DeviceCursor:
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    session.execute(
-        module.insert(DeviceCursor)
-        .values(device_id=device_id, last_seq=0)
-        .on_conflict_do_nothing(index_elements=["device_id"])
-    )
-    cursor = session.scalars(
-        select(DeviceCursor).where(DeviceCursor.device_id == device_id).with_for_update()
-    ).one()
-    session.refresh(cursor)
-    return cursor
+def _locked_cursor(session: Session, device_id: uuid.UUID) -> int:
+    """The device's last applied device_seq, its cursor row locked until commit (created at 0
+    for a new device). One statement: an upsert that takes the row lock and returns the value
+    committed before it, however long it waited for a concurrent push of the same device."""
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = module.insert(DeviceCursor).values(device_id=device_id, last_seq=0)
+    last_seq: int = session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["device_id"], set_={"last_seq": DeviceCursor.last_seq}
+        ).returning(DeviceCursor.last_seq)
+    ).scalar_one()
+    return last_seq
 
 
 def _kind_name(header: OpHeader | Op) -> str:
@@ -281,14 +280,13 @@ class _PushBatch:
         self, session: Session, ctx: DeviceContext, settings: Settings, op_ids: list[uuid.UUID]
     ) -> None:
         self.session, self.ctx, self.settings = session, ctx, settings
-        self.cursor = _cursor_locked(session, ctx.device.id)
-        self.last_seq = self.cursor.last_seq
+        self.last_seq = _locked_cursor(session, ctx.device.id)
         #: op_id -> (fingerprint, stored result), from the database and from this batch
         self.ledger: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {
             op_id: (fingerprint, result)
             for op_id, fingerprint, result in session.execute(
                 select(SyncOp.op_id, SyncOp.payload_sha256, SyncOp.result).where(
-                    SyncOp.op_id.in_(op_ids)
+                    bulk.one_of(session, SyncOp.op_id, op_ids)
                 )
             )
         }
@@ -388,8 +386,11 @@ class _PushBatch:
         self._apply_run()
         if self.new_rows:
             bulk.insert_rows(self.session, SyncOp.__table__, self.new_rows)
-            self.cursor.last_seq = self.last_seq
-            self.session.flush()
+            self.session.execute(
+                update(DeviceCursor)
+                .where(DeviceCursor.device_id == self.ctx.device.id)
+                .values(last_seq=self.last_seq)
+            )
         assert all(r is not None for r in self.results), "every op has its answer"
         return [r for r in self.results if r is not None]
 

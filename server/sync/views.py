@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -145,18 +144,17 @@ def _remember_batch(
 ) -> None:
     """The Idempotency-Key check: the same key with another body is a client bug (422).
 
-    Insert-if-absent, then read under lock: concurrent copies of one batch (a retry storm)
-    queue on the row instead of failing on its unique key."""
+    An upsert that locks the row and returns what the first copy stored: concurrent copies of
+    one batch (a retry storm) queue on the row instead of failing on its unique key."""
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(
-        module.insert(SyncBatch)
-        .values(batch_id=batch_id, device_id=device.device.id, body_sha256=body_sha256)
-        .on_conflict_do_nothing(index_elements=["batch_id"])
+    statement = module.insert(SyncBatch).values(
+        batch_id=batch_id, device_id=device.device.id, body_sha256=body_sha256
     )
-    stored = session.scalars(
-        select(SyncBatch).where(SyncBatch.batch_id == batch_id).with_for_update()
+    stored = session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["batch_id"], set_={"batch_id": SyncBatch.batch_id}
+        ).returning(SyncBatch.body_sha256, SyncBatch.device_id)
     ).one()
-    session.refresh(stored)
     if stored.body_sha256 != body_sha256 or stored.device_id != device.device.id:
         raise IdempotencyKeyReusedError(
             "This Idempotency-Key was already used for a different batch. Resend a batch "

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from geo import cells as geo_cells
 from server.access.policy import Actor, Permission, require
 from server.audit import service as audit
+from server.db import bulk
 from server.db.base import utcnow
 from server.errors import InUseError, NotFoundError, ValidationFailedError
 from server.reports.models import Report
@@ -337,7 +338,7 @@ def route_many(
         select(AorCell.resolution, AorCell.cell, Unit.depth, Unit.id)
         .join(AorVersion, AorCell.aor_version_id == AorVersion.id)
         .join(Unit, Unit.id == AorVersion.unit_id)
-        .where(AorVersion.valid_to.is_(None), AorCell.cell.in_(candidates))
+        .where(AorVersion.valid_to.is_(None), bulk.one_of(session, AorCell.cell, candidates))
     ).all()
     # (resolution, cell) -> the deepest unit holding it, ties to the lowest id (as route_cells)
     best: dict[tuple[int, int], tuple[int, int]] = {}

@@ -5,16 +5,26 @@ scenarios 10, 22–24). The out-of-order commit scenario (21) is in test_concurr
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.access.policy import system_actor
 from server.db.base import utcnow
+from server.imports import service as imports
+from server.imports.acled import read_acled
+from server.reports.enums import ReportOrigin
+from server.reports.models import Report
 from server.sync import service as sync
+from server.sync.models import Change
 from server.worker import tasks
 from tests.api._builders import API, report_body
 from tests.seed import POINT_A1_1, POINT_B1
 from tests.sync.kit import SYNC, SyncDevice
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _pull(device: SyncDevice, cursor: str | None = None, limit: int = 200) -> Any:
@@ -137,11 +147,33 @@ def test_a_removed_report_arrives_as_a_tombstone(api: Any) -> None:
     assert (change["kind"], change["record"]) == ("tombstone", None)
 
 
-def test_imported_datasets_are_not_synced_to_devices(api: Any) -> None:
+def test_imported_datasets_are_not_synced_to_devices(
+    api: Any, session: Session, session_factory: Any, settings: Any
+) -> None:
+    """UCDP/ACLED events are context for analysts, not field data: even once an analyst works
+    on one (which puts it in the change log), no device is sent it."""
+    imports.import_events(
+        session_factory=session_factory,
+        dataset="acled",
+        rows=read_acled(FIXTURES / "acled_sample.csv"),
+        actor=system_actor("test-import"),
+        mission=settings.mission,
+    )
+    imported = session.scalars(
+        select(Report.id).where(Report.origin == ReportOrigin.IMPORT).limit(1)
+    ).one()
+    verified = api.as_("analyst").post(
+        f"{API}/reports/{imported}/verification", json={"to_state": "under_verification"}
+    )
+    assert verified.status_code == 200, verified.text
+    assert session.scalar(select(Change.seq).where(Change.report_id == imported)) is not None
+    field_report = _analyst_report(api)
     device = SyncDevice.for_user(api, "analyst")
     changes, _ = device.pull_all()
-    origins = {c["record"]["origin"] for c in changes if c["record"]}
-    assert origins <= {"field"}
+    sent = {c["report_id"] for c in changes}
+    assert field_report in sent
+    assert str(imported) not in sent
+    assert {c["record"]["origin"] for c in changes if c["record"]} == {"field"}
 
 
 def test_a_new_epoch_answers_410_and_a_replacement_sync_starts_over(
