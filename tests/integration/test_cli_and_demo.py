@@ -234,3 +234,9 @@ def test_cli_hotspots_prints_the_picture_and_writes_geojson(demo_dir: Path, tmp_
     assert any(f["properties"]["confidence"] > 0 for f in features)
     bad = CliRunner().invoke(app, ["hotspots", "--window", "0"], env=_env(demo_dir))
     assert bad.exit_code == 1 and "window" in bad.output
+
+
+def test_cli_serve_refuses_several_workers_on_the_embedded_database(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--workers", "2"], env=_env(tmp_path))
+    assert result.exit_code == 1
+    assert "--workers needs PostgreSQL" in result.output
