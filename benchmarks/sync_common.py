@@ -131,7 +131,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @dataclass
 class ServerProcess:
-    """``python -m server serve`` (uvicorn, one process) in a subprocess."""
+    """``python -m server serve`` (uvicorn; one process unless ``workers``) in a subprocess."""
 
     url: str
     data_dir: Path
@@ -139,6 +139,7 @@ class ServerProcess:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    workers: int = 1
 
     @property
     def base_url(self) -> str:
@@ -149,7 +150,7 @@ class ServerProcess:
         self.log_path = self.data_dir / f"server-{self.port}.log"
         env = {**os.environ, **server_env(self.url, self.data_dir)}
         command = [sys.executable, "-m", "server", "serve", "--no-migrate"]
-        command += ["--host", self.host, "--port", str(self.port)]
+        command += ["--host", self.host, "--port", str(self.port), "--workers", str(self.workers)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
@@ -182,8 +183,10 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(url: str, data_dir: Path, host: str = "127.0.0.1") -> Iterator[ServerProcess]:
-    server = ServerProcess(url=url, data_dir=data_dir, host=host)
+def running_server(
+    url: str, data_dir: Path, host: str = "127.0.0.1", workers: int = 1
+) -> Iterator[ServerProcess]:
+    server = ServerProcess(url=url, data_dir=data_dir, host=host, workers=workers)
     server.start()
     try:
         yield server

@@ -119,6 +119,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """:func:`_cpu_seconds` of a process and its descendants (uvicorn's worker processes)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return _cpu_seconds(pid) + sum(_tree_cpu_seconds(int(c)) for c in children)
+
+
 def _backend_cpu(pg_url: str | None) -> dict[int, float]:
     """CPU so far of every PostgreSQL backend connected to the benchmark's database."""
     if pg_url is None:
@@ -178,7 +187,7 @@ def push_reports(
     threads = [threading.Thread(target=work, args=(i,)) for i in range(devices)]
     for thread in threads:
         thread.start()
-    server_before, pg_before = _cpu_seconds(server_pid), _backend_cpu(pg_url)
+    server_before, pg_before = _tree_cpu_seconds(server_pid), _backend_cpu(pg_url)
     sampler = ActivitySampler(pg_url) if pg_url else None
     if sampler is not None:
         sampler.start()
@@ -190,7 +199,7 @@ def push_reports(
     if sampler is not None:
         sampler.halt.set()
         sampler.join()
-    server_cpu = _cpu_seconds(server_pid) - server_before
+    server_cpu = _tree_cpu_seconds(server_pid) - server_before
     pg_after = _backend_cpu(pg_url)
     own = sampler.backend_pid if sampler is not None else 0
     pg_cpu = sum(cpu - pg_before.get(pid, 0.0) for pid, cpu in pg_after.items() if pid != own)
@@ -665,13 +674,21 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="py-spy the server (PostgreSQL)")
     parser.add_argument("--profile-batches", type=int, default=40)
     parser.add_argument("--keep", action="store_true", help="keep the database and data dir")
+    parser.add_argument(
+        "--server-workers", type=int, default=1, help="`vigil serve --workers` (PostgreSQL)"
+    )
     parser.add_argument("--seed", type=int, default=20261125)
     args = parser.parse_args()
     reports = 2_000 if args.quick else args.reports
     device_counts = [1] if args.quick else [int(x) for x in args.devices.split(",")]
     work = Path(tempfile.mkdtemp(prefix="vigil-bench-sync-"))
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; batches of {BATCH} creates")
-    print(f"server: `python -m server serve` (uvicorn, 1 process) in a subprocess; data in {work}")
+    processes = f"--workers {args.server_workers}" if args.server_workers > 1 else "1 process"
+    print(
+        f"server: `python -m server serve` (uvicorn, {processes}) in a subprocess; data in {work}"
+    )
+    if args.profile and args.server_workers > 1:
+        parser.error("--profile samples one server process: use it with --server-workers 1")
     try:
         run_postgres(args, reports, device_counts, work / "pg")
         if not args.no_sqlite:
@@ -696,7 +713,7 @@ def run_postgres(
         database = make_url(args.pg_url).database
         print(f"{row[0].split(',')[0]}, PostGIS {row[1]}; database {database}")
     runs: list[PushRun] = []
-    with common.running_server(args.pg_url, data_dir) as server:
+    with common.running_server(args.pg_url, data_dir, workers=args.server_workers) as server:
         for count in device_counts:
             runs.append(
                 push_reports(

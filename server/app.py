@@ -176,3 +176,9 @@ def create_app(
     )
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for each of several uvicorn worker processes (``vigil serve --workers N``),
+    configured from the environment as ``vigil serve`` is."""
+    return create_app(Settings.load())

@@ -7,7 +7,7 @@ import sys
 import threading
 import webbrowser
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import SecretStr, ValidationError
@@ -19,7 +19,7 @@ from mobile_sync.client.cli import field_app
 from server.access.policy import system_actor
 from server.auth.passwords import PasswordService
 from server.db import migrate
-from server.db.session import create_engine_for, create_session_factory, transaction
+from server.db.session import create_engine_for, create_session_factory, is_sqlite, transaction
 from server.errors import VigilError
 from server.settings import Settings
 from server.users.enums import Role
@@ -92,23 +92,39 @@ def serve(
     migrate_first: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Upgrade the schema before serving.")
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes (PostgreSQL only): Python runs one request's work on one core, "
+            "so a machine with several cores serves more with several processes.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API (and in embedded mode run jobs in-process)."""
     import uvicorn
 
     from server.app import create_app
 
-    settings = _settings()
+    settings = _settings()  # also writes the embedded secret key once, before any worker reads it
+    if workers > 1 and is_sqlite(create_engine_for(settings)):
+        raise _fail(
+            "--workers needs PostgreSQL (VIGIL_DATABASE_URL): the embedded SQLite database "
+            "takes one writer at a time"
+        )
     if migrate_first:
         migrate.upgrade(create_engine_for(settings))
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "proxy_headers": True,
+        "forwarded_allow_ips": "*",
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+    else:
+        uvicorn.run("server.app:app_from_environment", factory=True, workers=workers, **options)
 
 
 @app.command()

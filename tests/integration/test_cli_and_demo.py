@@ -293,3 +293,9 @@ def test_cli_gaps_prints_the_ranked_gaps_and_writes_geojson(demo_dir: Path, tmp_
     assert bad.exit_code == 1 and "unknown threat" in bad.output
     no_unit = CliRunner().invoke(app, ["gaps", "--unit", "nowhere"], env=_env(demo_dir))
     assert no_unit.exit_code == 1 and "no unit" in no_unit.output
+
+
+def test_cli_serve_refuses_several_workers_on_the_embedded_database(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--workers", "2"], env=_env(tmp_path))
+    assert result.exit_code == 1
+    assert "--workers needs PostgreSQL" in result.output
