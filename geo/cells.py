@@ -35,12 +35,14 @@ __all__ = [
     "cell_resolution",
     "cell_to_string",
     "cells_centers",
+    "cells_in_compacted",
     "compact_polygon_cells",
     "disk_size",
     "grid_disks",
     "index_points",
     "is_valid_cell",
     "parent_cell",
+    "point_cells",
     "polygon_cells",
     "uncompact_cells",
     "uncompacted_size",
@@ -120,6 +122,41 @@ def index_points(
         at_res = np.asarray(h3ronpy.change_resolution(finest_cells, resolution), dtype=np.uint64)
         out[:, j] = np.where(finest >= resolution, at_res.view(np.int64), NO_CELL)
     return out
+
+
+def point_cells(lat: npt.ArrayLike, lng: npt.ArrayLike, resolution: int) -> CellArray:
+    """The cell of each point at one resolution (vectorised; no precision rules applied).
+
+    >>> cells = point_cells([5.76], [20.67], 8)
+    >>> cell_resolution(int(cells[0]))
+    8
+    """
+    lat_arr = np.asarray(lat, dtype=np.float64)
+    lng_arr = np.asarray(lng, dtype=np.float64)
+    if lat_arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    found = h3_vector.coordinates_to_cells(
+        lat_arr, lng_arr, np.full(lat_arr.size, resolution, dtype=np.uint8)
+    )
+    return np.asarray(found, dtype=np.uint64).view(np.int64)
+
+
+def cells_in_compacted(
+    cells: npt.ArrayLike, compacted: npt.ArrayLike, resolution: int, coarsest_resolution: int
+) -> npt.NDArray[np.bool_]:
+    """Whether each cell of ``resolution`` lies in a compacted set (as
+    :func:`compact_polygon_cells` stores an AOR): one of its ancestors at
+    ``coarsest_resolution … resolution`` (itself included) is in the set. Never expands the set,
+    so the test costs the same for a district and for the whole country."""
+    arr = np.asarray(cells, dtype=np.int64)
+    wanted = np.unique(np.asarray(compacted, dtype=np.int64))
+    inside = np.zeros(arr.shape, dtype=bool)
+    if arr.size == 0 or wanted.size == 0:
+        return inside
+    for level in range(coarsest_resolution, resolution + 1):
+        ancestors = arr if level == resolution else cell_parents(arr, level)
+        inside |= np.isin(ancestors, wanted)
+    return inside
 
 
 def compact_polygon_cells(polygon: Any, resolution: int, coarsest_resolution: int) -> CellArray:

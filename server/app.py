@@ -19,6 +19,7 @@ from server.auth.passwords import PasswordService
 from server.auth.throttle import LoginThrottler
 from server.auth.tokens import TokenService
 from server.auth.views import router as auth_router
+from server.coverage.views import router as coverage_router
 from server.db.session import create_engine_for, create_session_factory
 from server.deps import reject_nul_characters
 from server.devices.views import router as devices_router
@@ -34,8 +35,10 @@ from server.middleware import (
     SyncProtocolMiddleware,
     UnexpectedErrorMiddleware,
 )
+from server.patrols.views import router as patrols_router
 from server.reports.views import router as reports_router
 from server.settings import Settings
+from server.sites.views import router as sites_router
 from server.sync.views import router as sync_router
 from server.taxonomy.views import router as taxonomy_router
 from server.units.views import router as units_router
@@ -109,6 +112,15 @@ def create_app(
             {"name": "reports", "description": "Field reports: file, read, edit, verify."},
             {"name": "incidents", "description": "Real-world events fused from reports."},
             {"name": "hotspots", "description": "Hotspots, emerging threats, early warning."},
+            {
+                "name": "patrols",
+                "description": "Patrols: plans, status, GPS tracks (GeoJSON, GPX).",
+            },
+            {"name": "sites", "description": "Protected sites: camps, markets, water points."},
+            {
+                "name": "coverage",
+                "description": "Patrol coverage, protection gaps and tasking suggestions.",
+            },
             {"name": "units", "description": "Mission hierarchy and areas of responsibility."},
             {"name": "users", "description": "Accounts and roles (admin)."},
             {"name": "devices", "description": "Field devices, revocable in one request."},
@@ -136,6 +148,9 @@ def create_app(
         reports_router,
         incidents_router,
         hotspots_router,
+        patrols_router,
+        sites_router,
+        coverage_router,
         audit_router,
     ):
         # Directly on the app, so each route's path (in logs, in the OpenAPI) is the full one.

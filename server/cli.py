@@ -405,6 +405,123 @@ def hotspots(
         console.print(f"wrote {len(features)} cells to {geojson}")
 
 
+# --------------------------------------------------------------------------- gaps
+
+
+@app.command()
+def gaps(
+    unit: Annotated[
+        str | None, typer.Option(help="Unit code: its gaps and its subunits' (default: all).")
+    ] = None,
+    threat: Annotated[
+        list[str] | None,
+        typer.Option(help="Only gaps with this reason (repeatable): hot, emerging, surge, …"),
+    ] = None,
+    resolution: Annotated[
+        int | None, typer.Option(help="H3 resolution (default: the coverage resolution).")
+    ] = None,
+    audience: Annotated[
+        str, typer.Option(help="full (every incident) or general (what non-protection roles see).")
+    ] = "full",
+    top: Annotated[int, typer.Option(help="Rows in the table.")] = 20,
+    geojson: Annotated[Path | None, typer.Option(help="Also write the gaps as GeoJSON.")] = None,
+) -> None:
+    """Show the protection gaps: threatened cells nobody has patrolled lately, ranked."""
+    import json
+
+    from rich.table import Table
+
+    from geo import cells as geo_cells
+    from geo.gaps import ThreatReason
+    from server.coverage import service as coverage
+    from server.hotspots.service import AUDIENCES
+    from server.units import service as units_service
+    from server.units.models import Unit
+
+    settings = _settings()
+    if audience not in AUDIENCES:
+        raise _fail("--audience must be full or general")
+    try:
+        reasons = [ThreatReason.parse(name) for name in threat or []]
+        chosen = coverage.check_resolution(settings, resolution, "--resolution")
+    except (ValueError, VigilError) as exc:
+        raise _fail(getattr(exc, "message", str(exc))) from None
+    engine = create_engine_for(settings)
+    migrate.upgrade(engine)
+    with transaction(create_session_factory(engine)) as session:
+        unit_ids = None
+        if unit:
+            unit_obj = session.scalars(select(Unit).where(Unit.code == unit)).first()
+            if unit_obj is None:
+                raise _fail(f"no unit with code {unit!r}")
+            unit_ids = units_service.subtree_ids(session=session, unit=unit_obj)
+        picture = coverage.gaps(
+            session,
+            settings=settings,
+            resolution=chosen,
+            audience=audience,
+            unit_ids=unit_ids,
+            reasons=reasons,
+            limit=None,
+        )
+        codes = dict(session.execute(select(Unit.id, Unit.code)).all())
+    table = Table(
+        title=f"Protection gaps — res {chosen}, {picture.now:%Y-%m-%d %H:%M} UTC ({audience})"
+    )
+    for column in ("#", "cell", "score", "threat", "reasons", "uncovered h", "allowed h", "unit",
+                   "sites"):  # fmt: skip
+        table.add_column(
+            column, justify="left" if column in {"cell", "reasons", "unit", "sites"} else "right"
+        )
+    for row in picture.rows[:top]:
+        table.add_row(
+            str(row.rank),
+            geo_cells.cell_to_string(row.cell),
+            f"{row.score:.0f}",
+            f"{row.threat:g}",
+            ",".join(row.reasons),
+            "never" if row.last_presence_at is None else f"{row.hours_uncovered:.0f}",
+            f"{row.allowed_hours:.0f}",
+            codes.get(row.unit_id, "") if row.unit_id is not None else "",
+            "; ".join(s.name for s in row.sites),
+        )
+    Console().print(table)
+    console.print(
+        f"{picture.total} gaps among {picture.threatened_cells} threatened cells; threat picture "
+        + (
+            f"as of {picture.threat_as_of:%Y-%m-%d %H:%M} UTC"
+            if picture.threat_as_of
+            else "not stored yet (the server or worker computes it): sites and flash incidents only"
+        )
+    )
+    if geojson is not None:
+        features = [
+            {
+                "type": "Feature",
+                "id": geo_cells.cell_to_string(row.cell),
+                "geometry": {"type": "Polygon", "coordinates": [geo_cells.cell_boundary(row.cell)]},
+                "properties": {
+                    "rank": row.rank,
+                    "cell": geo_cells.cell_to_string(row.cell),
+                    "score": row.score,
+                    "threat": row.threat,
+                    "reasons": row.reasons,
+                    "exposure": row.exposure,
+                    "hours_uncovered": row.hours_uncovered,
+                    "allowed_hours": row.allowed_hours,
+                    "last_presence_at": row.last_presence_at.isoformat()
+                    if row.last_presence_at
+                    else None,
+                    "unit": codes.get(row.unit_id) if row.unit_id is not None else None,
+                    "sites": [s.name for s in row.sites],
+                },
+            }
+            for row in picture.rows
+        ]
+        geojson.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+        console.print(f"wrote {len(features)} gaps to {geojson}")
+
+
 # --------------------------------------------------------------------------- audit
 
 
@@ -504,10 +621,12 @@ def demo(
     else:
         console.print(
             f"loaded {loaded.units} units, {loaded.users} users, "
-            f"{loaded.imported_events} UCDP events, {loaded.field_reports} field reports"
+            f"{loaded.imported_events} UCDP events, {loaded.field_reports} field reports, "
+            f"{loaded.sites} protected sites, {loaded.patrols} patrol tracks"
         )
     console.print("users: admin, analyst, commander, protection, officer")
     _print_history_hotspots(engine, settings)
+    _print_gaps(engine, settings)
     engine.dispose()
     if load_only:
         return
@@ -560,6 +679,37 @@ def _print_history_hotspots(engine: object, settings: Settings) -> None:
         lat, lng = geo_cells.cell_center(row["cell"])
         console.print(
             f"  {lat:6.2f} N {lng:6.2f} E  {row['count']:3d} incidents, z {row['z_score']:5.1f}"
+        )
+
+
+def _print_gaps(engine: object, settings: Settings) -> None:
+    """The demo's first look at coverage: the top protection gaps right now."""
+    from server.coverage import service as coverage
+    from server.units.models import Unit
+
+    with transaction(create_session_factory(engine)) as session:  # type: ignore[arg-type]
+        picture = coverage.gaps(
+            session,
+            settings=settings,
+            resolution=settings.coverage_resolution,
+            audience="general",
+            limit=5,
+        )
+        codes = dict(session.execute(select(Unit.id, Unit.code)).all())
+    console.print(
+        f"protection gaps now (res {picture.resolution}): {picture.total} — `vigil gaps` for "
+        "the table"
+    )
+    for row in picture.rows:
+        where = "; ".join(s.name for s in row.sites) or "threatened cell"
+        seen = (
+            "never patrolled"
+            if row.last_presence_at is None
+            else (f"last patrol {row.hours_uncovered:.0f} h ago")
+        )
+        console.print(
+            f"  {where} ({','.join(row.reasons)}): {seen}, "
+            f"{codes.get(row.unit_id, 'no unit') if row.unit_id else 'no unit'}"
         )
 
 

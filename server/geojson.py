@@ -10,12 +10,13 @@ import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, mapping, shape
 from shapely.validation import explain_validity
 
 __all__ = [
     "Feature",
     "FeatureCollection",
+    "LineStringGeometry",
     "PointGeometry",
     "PolygonalGeometry",
     "check_lon_lat",
@@ -70,6 +71,42 @@ class PointGeometry(BaseModel):
 
 Position = Annotated[list[float], Field(min_length=2, max_length=3)]
 Ring = list[Position]
+
+#: Most positions in one LineString (a day of one fix every two seconds).
+MAX_LINE_POSITIONS = 50_000
+
+
+class LineStringGeometry(BaseModel):
+    """A GeoJSON LineString: two positions or more, each ``[longitude, latitude]`` in range."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["LineString"]
+    coordinates: Annotated[
+        list[Position],
+        Field(
+            max_length=MAX_LINE_POSITIONS,
+            description="At least two positions (RFC 7946 §3.1.4).",
+            json_schema_extra={"minItems": 2},
+        ),
+    ]
+
+    @field_validator("coordinates")
+    @classmethod
+    def _in_range(cls, value: list[list[float]]) -> list[list[float]]:
+        if len(value) < 2:
+            raise ValueError(
+                f"a LineString needs at least two positions, this one has {len(value)}"
+            )
+        for index, position in enumerate(value):
+            try:
+                check_lon_lat(position[0], position[1])
+            except ValueError as exc:
+                raise ValueError(f"position {index}: {exc}") from None
+        return value
+
+    def to_shape(self) -> LineString:
+        return LineString([(p[0], p[1]) for p in self.coordinates])
 
 
 class PolygonalGeometry(BaseModel):

@@ -20,6 +20,7 @@ from geo import MAX_STORED_RESOLUTION, MIN_STORED_RESOLUTION
 
 __all__ = [
     "AuthSettings",
+    "CoverageSettings",
     "DatabaseSettings",
     "HotspotSettings",
     "InsecureSettingsError",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 MIN_SECRET_KEY_LENGTH = 32
+DEFAULT_COVERAGE_RESOLUTION = 8
 DEFAULT_DEMO_PASSWORD = "vigil-demo-2026"  # noqa: S105 - printed on start; refused in production
 
 
@@ -179,6 +181,35 @@ class HotspotSettings(BaseSettings):
         return value
 
 
+class CoverageSettings(BaseSettings):
+    """``VIGIL_COVERAGE_*``: patrol coverage, protection gaps and what a gap allows."""
+
+    model_config = _env("VIGIL_COVERAGE_")
+
+    #: The working resolution of patrol coverage; coverage is also kept at every coarser
+    #: mission resolution. Default: 8 (cells of ~0.7 km²), or the mission's finest below it.
+    resolution: int | None = Field(default=None, ge=4, le=10)
+    #: A gap between two fixes longer than this is a signal loss: nothing is credited across it.
+    max_gap_minutes: float = Field(default=30.0, gt=0)
+    #: The hotspot window whose stored snapshots give the threat (one of VIGIL_HOTSPOT_WINDOWS).
+    threat_window_days: int = Field(default=30, ge=1)
+    #: Incidents at least this severe in the last ``flash_hours`` make their cell threatened.
+    flash_min_severity: float = Field(default=8.0, ge=0, le=10)
+    flash_hours: float = Field(default=72.0, gt=0)
+    #: The longest any threatened cell may go without presence, and the floor however high
+    #: the threat (see geo.gaps).
+    base_allowed_hours: float = Field(default=168.0, gt=0)
+    min_allowed_hours: float = Field(default=12.0, gt=0)
+    #: A protected site in the cell multiplies its allowed gap by this.
+    site_allowed_factor: float = Field(default=0.5, gt=0, le=1)
+    #: Hours uncovered are capped here; a cell never visited counts as this.
+    uncovered_cap_hours: float = Field(default=720.0, gt=0)
+    #: Ground distance over straight-line distance for tasking routes (roads and tracks).
+    detour_factor: float = Field(default=1.3, ge=1, le=3)
+    #: How often patrols with new fixes are looked for (their coverage is also queued at once).
+    dirty_poll_seconds: int = Field(default=30, ge=1)
+
+
 class SyncSettings(BaseSettings):
     """``VIGIL_SYNC_*``: offline sync limits (advertised to devices by ``/sync/v1/hello``)."""
 
@@ -217,6 +248,25 @@ class Settings(BaseSettings):
     mission: MissionSettings = Field(default_factory=MissionSettings)
     hotspots: HotspotSettings = Field(default_factory=HotspotSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    coverage: CoverageSettings = Field(default_factory=CoverageSettings)
+
+    @model_validator(mode="after")
+    def _coverage_within_the_mission(self) -> Settings:
+        chosen = self.coverage.resolution
+        if chosen is not None and chosen not in self.mission.h3_resolutions:
+            raise ValueError(
+                f"VIGIL_COVERAGE_RESOLUTION {chosen} must be one of the mission's resolutions "
+                f"{self.mission.h3_resolutions}"
+            )
+        return self
+
+    @property
+    def coverage_resolution(self) -> int:
+        """The working resolution of coverage (see :class:`CoverageSettings`)."""
+        if self.coverage.resolution is not None:
+            return self.coverage.resolution
+        below = [r for r in self.mission.h3_resolutions if r <= DEFAULT_COVERAGE_RESOLUTION]
+        return max(below) if below else self.mission.coarsest_resolution
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

@@ -68,6 +68,8 @@ class Permission(StrEnum):
     IMPORT_DATASETS = "import_datasets"
     RECORD_PATROL = "record_patrol"
     REMOVE_REPORT = "remove_report"
+    MANAGE_SITES = "manage_sites"
+    SUGGEST_TASKING = "suggest_tasking"
 
 
 #: What each role may do. Anything not listed is denied.
@@ -89,6 +91,12 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.RECORD_PATROL: frozenset({Role.FIELD_OFFICER, Role.COMMANDER}),
     #: Tombstone a report (kept on record, gone from devices): the JOC/protection side of HQ.
     Permission.REMOVE_REPORT: frozenset({Role.ANALYST, Role.PROTECTION_OFFICER}),
+    #: Protected sites (camps, markets, water points): those who map protection needs.
+    Permission.MANAGE_SITES: frozenset(
+        {Role.ADMIN, Role.ANALYST, Role.COMMANDER, Role.PROTECTION_OFFICER}
+    ),
+    #: Ask which gaps a unit's patrols should close: who tasks patrols, and the JOC.
+    Permission.SUGGEST_TASKING: frozenset({Role.COMMANDER, Role.ANALYST}),
 }
 
 #: Tiers each role sees in full; every other tier is redacted for that role.

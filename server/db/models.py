@@ -2,12 +2,14 @@
 
 from server.audit.models import AuditChainHead, AuditEvent
 from server.auth.models import LoginThrottle
+from server.coverage.models import CellLastPresence, CoverageDirty, PatrolCell
 from server.db.base import Base
 from server.devices.models import Device
 from server.hotspots.models import HotspotCell, HotspotDirty, HotspotSnapshot
 from server.incidents.models import Incident, IncidentReport
 from server.patrols.models import Patrol, PatrolTrackPoint
 from server.reports.models import Attachment, Report, ReportRevision, ReportVerification
+from server.sites.models import ProtectedSite, ProtectedSiteCell
 from server.sync.models import (
     Change,
     ClockSample,
@@ -30,8 +32,10 @@ __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "Base",
+    "CellLastPresence",
     "Change",
     "ClockSample",
+    "CoverageDirty",
     "Device",
     "DeviceCursor",
     "DeviceReportView",
@@ -42,7 +46,10 @@ __all__ = [
     "IncidentReport",
     "LoginThrottle",
     "Patrol",
+    "PatrolCell",
     "PatrolTrackPoint",
+    "ProtectedSite",
+    "ProtectedSiteCell",
     "QuarantinedOp",
     "Report",
     "ReportNote",

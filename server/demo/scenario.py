@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -36,13 +38,18 @@ __all__ = [
     "DEMO_WINDOW",
     "OFFICER_BATTALION_CODE",
     "TOWNS",
+    "DemoPatrol",
+    "DemoSite",
     "DemoUnit",
     "DemoUser",
     "as_multipolygon",
     "car_outline",
     "demo_field_reports",
+    "demo_patrols",
+    "demo_sites",
     "demo_users",
     "mission_units",
+    "patrol_id",
     "report_id",
 ]
 
@@ -644,7 +651,7 @@ _REPORTS: tuple[_ReportSpec, ...] = (
         key="grimari-road-killing-patrol",
         reporter="officer",
         category="killing_of_civilians",
-        when=_when(3, 1),
+        when=_when(2, 1),
         time_precision="hour",
         where=(20.402, 5.741),
         location_precision="exact",
@@ -670,7 +677,7 @@ _REPORTS: tuple[_ReportSpec, ...] = (
         key="grimari-road-killing-can",
         reporter="analyst",
         category="killing_of_civilians",
-        when=_when(3, 2),
+        when=_when(2, 2),
         time_precision="hour",
         where=(20.419, 5.752),
         location_precision="settlement",
@@ -688,7 +695,7 @@ _REPORTS: tuple[_ReportSpec, ...] = (
         key="grimari-road-killing-hro",
         reporter="protection",
         category="killing_of_civilians",
-        when=_when(3, 1),
+        when=_when(2, 1),
         time_precision="hour",
         where=(20.388, 5.729),
         location_precision="settlement",
@@ -959,3 +966,260 @@ def demo_field_reports(now: datetime) -> list[dict[str, Any]]:
             }
         )
     return reports
+
+
+# ---------------------------------------------------------------------------------------------
+# Protected sites
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    """A protected site: (lon, lat), kind as in ``server.sites.enums.SiteKind``, population
+    where the demo "knows" it. Invented figures at real places."""
+
+    name: str
+    kind: str
+    where: tuple[float, float]
+    population: int | None = None
+
+
+_SITES: tuple[DemoSite, ...] = (
+    DemoSite("IDP site, southern edge of Bambari", "idp_camp", (20.648, 5.741), 8_500),
+    DemoSite("Bambari central market", "market", (20.672, 5.763)),
+    DemoSite("Bambari river water point", "water_point", (20.662, 5.752)),
+    DemoSite("Village water point, Bambari-Grimari road", "water_point", (20.402, 5.741), 600),
+    DemoSite("Ippy market", "market", (21.222, 6.258)),
+    DemoSite("IDP site, Kaga-Bandoro", "idp_camp", (19.193, 7.003), 21_000),
+    DemoSite("IDP site, Batangafo", "idp_camp", (18.296, 7.297), 31_000),
+    DemoSite("IDP site PK3, Bria", "idp_camp", (22.006, 6.558), 40_000),
+    DemoSite("Refugee site, Sam Ouandja", "refugee_site", (22.781, 9.305), 4_800),
+    DemoSite("Protection of civilians site, Alindao", "poc_site", (21.207, 5.038), 12_000),
+    DemoSite("Paoua market", "market", (16.436, 7.246)),
+)
+
+
+def demo_sites() -> list[DemoSite]:
+    """Return the demo's protected sites: IDP camps where the scenario's attacks and
+    displacement happen (Bambari, Kaga-Bandoro, Batangafo, Bria), a refugee site, a POC site,
+    markets and water points, one of them in the village of the Grimari-road killing."""
+    return list(_SITES)
+
+
+# ---------------------------------------------------------------------------------------------
+# Patrol tracks
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoPatrol:
+    """A simulated patrol: a route of waypoints (lon, lat) walked or driven at ``speed_kmh``,
+    starting ``days_ago`` days before ``now``'s UTC date at ``hour`` UTC, one fix every
+    ``fix_every_s`` seconds. ``there_and_back`` retraces the route to the base."""
+
+    key: str
+    unit_code: str
+    kind: str
+    name: str
+    route: tuple[tuple[float, float], ...]
+    days_ago: int
+    hour: float
+    speed_kmh: float
+    fix_every_s: int = 30
+    there_and_back: bool = False
+
+
+def _town(name: str) -> tuple[float, float]:
+    return TOWNS[name]
+
+
+#: The patrol story. The Bambari battalion patrols its towns and roads, but not evenly: the
+#: IDP site attacked yesterday evening was last patrolled two days ago, the Grimari-road
+#: village where five people were killed two days ago last saw a patrol six days ago, and the
+#: villages east of Bambari where armed men camp see none. Elsewhere, a few patrols
+#: between bases so that every sector has some presence on the map.
+_PATROLS: tuple[DemoPatrol, ...] = (
+    DemoPatrol(
+        "bambari-town-foot-1",
+        "cob-bambari",
+        "foot",
+        "Bambari town, market and IDP site",
+        (_town("Bambari"), (20.672, 5.763), (20.648, 5.741), (20.660, 5.752), _town("Bambari")),
+        2,
+        6.5,
+        4.0,
+    ),
+    DemoPatrol(
+        "bambari-town-foot-2",
+        "cob-bambari",
+        "foot",
+        "Bambari town, northern quarters",
+        (_town("Bambari"), (20.700, 5.785), (20.712, 5.794), (20.690, 5.775), _town("Bambari")),
+        1,
+        7.0,
+        4.0,
+    ),
+    DemoPatrol(
+        "bambari-idp-night",
+        "cob-bambari",
+        "night",
+        "Night patrol round the IDP site",
+        ((20.655, 5.748), (20.640, 5.738), (20.650, 5.733), (20.655, 5.748)),
+        3,
+        21.0,
+        3.0,
+    ),
+    DemoPatrol(
+        "bambari-ippy-road",
+        "cob-bambari",
+        "mobile",
+        "Bambari-Ippy road",
+        (_town("Bambari"), (20.861, 5.948), (21.05, 6.12), _town("Ippy")),
+        5,
+        6.0,
+        25.0,
+        there_and_back=True,
+    ),
+    DemoPatrol(
+        "grimari-road",
+        "cob-grimari",
+        "mobile",
+        "Grimari-Bambari road",
+        (_town("Grimari"), (20.25, 5.74), (20.402, 5.741), (20.55, 5.75), _town("Bambari")),
+        6,
+        7.0,
+        25.0,
+        there_and_back=True,
+    ),
+    DemoPatrol(
+        "ippy-town-foot",
+        "cob-ippy",
+        "foot",
+        "Ippy town and market",
+        (_town("Ippy"), (21.222, 6.258), (21.235, 6.270), _town("Ippy")),
+        1,
+        8.0,
+        4.0,
+    ),
+    DemoPatrol(
+        "kaga-bandoro-batangafo",
+        "cob-kaga-bandoro",
+        "long_range",
+        "Kaga-Bandoro to Batangafo",
+        (_town("Kaga-Bandoro"), (18.90, 7.10), (18.60, 7.22), _town("Batangafo")),
+        4,
+        5.0,
+        25.0,
+        fix_every_s=60,
+    ),
+    DemoPatrol(
+        "kaga-bandoro-firewood",
+        "cob-kaga-bandoro",
+        "escort_firewood",
+        "Firewood escort, Kaga-Bandoro IDP site",
+        ((19.193, 7.003), (19.215, 7.020), (19.235, 7.030)),
+        3,
+        7.0,
+        3.0,
+        there_and_back=True,
+    ),
+    DemoPatrol(
+        "bria-town-foot",
+        "cob-bria",
+        "foot",
+        "Bria town and IDP site PK3",
+        (_town("Bria"), (22.006, 6.558), (21.985, 6.530), _town("Bria")),
+        2,
+        7.0,
+        4.0,
+    ),
+    DemoPatrol(
+        "bria-sam-ouandja-air",
+        "cob-bria",
+        "air",
+        "Helicopter reconnaissance Bria to Sam Ouandja",
+        (_town("Bria"), (22.40, 8.08), _town("Sam Ouandja")),
+        8,
+        9.0,
+        180.0,
+        fix_every_s=60,
+        there_and_back=True,
+    ),
+    DemoPatrol(
+        "bangui-pk12-mobile",
+        "cob-bangui",
+        "mobile",
+        "Bangui to PK12",
+        (_town("Bangui"), (18.54, 4.42), _town("Bangui PK12")),
+        1,
+        9.0,
+        20.0,
+        there_and_back=True,
+    ),
+    DemoPatrol(
+        "paoua-market-escort",
+        "cob-paoua",
+        "escort_market",
+        "Market-day escort, Paoua",
+        (_town("Paoua"), (16.436, 7.246), (16.470, 7.265)),
+        7,
+        8.0,
+        4.0,
+        there_and_back=True,
+    ),
+)
+
+
+def patrol_id(key: str) -> uuid.UUID:
+    """Deterministic id of the demo patrol with this key (see :data:`DEMO_NAMESPACE`)."""
+    return uuid.uuid5(DEMO_NAMESPACE, f"patrol/{key}")
+
+
+def _wobble(index: int) -> tuple[float, float]:
+    """A deterministic GPS wobble of a few metres (no randomness in the demo)."""
+    return (
+        0.00012 * math.sin(index * 1.7) + 0.00005 * math.sin(index * 0.31),
+        0.00010 * math.cos(index * 1.3) + 0.00004 * math.sin(index * 0.53),
+    )
+
+
+def patrol_fixes(patrol: DemoPatrol, now: datetime) -> list[tuple[datetime, float, float]]:
+    """The fixes (time, lon, lat) of one demo patrol: along its route at its speed, one every
+    ``fix_every_s`` seconds, starting ``days_ago`` days before ``now``'s date at ``hour``."""
+    route = list(patrol.route)
+    if patrol.there_and_back:
+        route += route[-2::-1]
+    start = datetime.combine(
+        _to_utc(now).date() - timedelta(days=patrol.days_ago), time(0, 0), UTC
+    ) + timedelta(hours=patrol.hour)
+    step_km = patrol.speed_kmh * patrol.fix_every_s / 3600.0
+    fixes: list[tuple[datetime, float, float]] = []
+    elapsed = 0.0
+    for (x0, y0), (x1, y1) in itertools.pairwise(route):
+        km_per_deg_lon = 111.32 * math.cos(math.radians((y0 + y1) / 2))
+        length = math.hypot((x1 - x0) * km_per_deg_lon, (y1 - y0) * 110.57)
+        steps = max(1, math.ceil(length / step_km))
+        for j in range(steps):
+            f = j / steps
+            dx, dy = _wobble(len(fixes))
+            fixes.append(
+                (
+                    start
+                    + timedelta(seconds=round(elapsed + f * length / patrol.speed_kmh * 3600)),
+                    round(x0 + f * (x1 - x0) + dx, 6),
+                    round(y0 + f * (y1 - y0) + dy, 6),
+                )
+            )
+        elapsed += length / patrol.speed_kmh * 3600
+    fixes.append((start + timedelta(seconds=round(elapsed)), route[-1][0], route[-1][1]))
+    # Rounding can make two neighbouring times equal on very short legs: keep the first.
+    unique: list[tuple[datetime, float, float]] = []
+    for fix in fixes:
+        if not unique or fix[0] > unique[-1][0]:
+            unique.append(fix)
+    return unique
+
+
+def demo_patrols() -> list[DemoPatrol]:
+    """Return the simulated patrols (see the comment on ``_PATROLS`` for the story)."""
+    return list(_PATROLS)

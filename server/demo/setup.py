@@ -1,5 +1,6 @@
-"""Loading the CAR demo scenario into a database, once: units with AORs, users, UCDP events and
-the synthetic field reports. Running it again on a loaded database changes nothing.
+"""Loading the CAR demo scenario into a database, once: units with AORs, users, UCDP events, the
+synthetic field reports, protected sites and simulated patrol tracks (with their coverage).
+Running it again on a loaded database changes nothing.
 """
 
 from __future__ import annotations
@@ -15,24 +16,33 @@ from shapely.geometry import mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.access.policy import actor_for, system_actor
+from server.access.policy import Actor, actor_for, system_actor
 from server.auth.passwords import PasswordService
+from server.coverage import service as coverage
 from server.db.session import transaction
 from server.demo import scenario
 from server.geojson import PointGeometry, PolygonalGeometry
 from server.imports import service as imports
 from server.imports.ucdp import read_ucdp
+from server.patrols import service as patrols
+from server.patrols.enums import PatrolStatus, PatrolType
+from server.patrols.models import Patrol
+from server.patrols.schemas import PatrolCreate, PatrolUpdate, TrackFix
 from server.reports import service as reports
 from server.reports.schemas import ReportCreate
 from server.settings import Settings
+from server.sites import service as sites
+from server.sites.enums import SiteKind
+from server.sites.schemas import SiteCreate
 from server.units import service as units
 from server.units.models import Unit
 from server.units.schemas import UnitCreate
 from server.users import service as users
+from server.users.enums import Role
 from server.users.models import User
 from server.users.schemas import UserCreate
 
-__all__ = ["DemoLoad", "default_ucdp_file", "load"]
+__all__ = ["DemoLoad", "default_ucdp_file", "load", "load_sites", "load_units"]
 
 log = logging.getLogger("vigil.demo")
 
@@ -46,6 +56,8 @@ class DemoLoad:
     users: int = 0
     imported_events: int = 0
     field_reports: int = 0
+    sites: int = 0
+    patrols: int = 0
 
 
 def default_ucdp_file() -> Path:
@@ -63,7 +75,8 @@ def is_loaded(session: Session) -> bool:
     return session.scalar(select(Unit.id).where(Unit.code == ROOT_CODE)) is not None
 
 
-def _load_units(session: Session, settings: Settings, say: Callable[[str], None]) -> int:
+def load_units(session: Session, settings: Settings, say: Callable[[str], None]) -> int:
+    """The demo mission's units with their AORs (and AOR cells); returns how many."""
     actor = system_actor("demo")
     ids: dict[str, int] = {}
     demo_units = scenario.mission_units()
@@ -126,6 +139,72 @@ def _load_field_reports(session: Session, settings: Settings, now: datetime) -> 
     return count
 
 
+def load_sites(session: Session, settings: Settings) -> int:
+    """The demo's protected sites; returns how many."""
+    actor = system_actor("demo")
+    for demo in scenario.demo_sites():
+        sites.create(
+            session=session,
+            site_in=SiteCreate(
+                name=demo.name,
+                kind=SiteKind(demo.kind),
+                location=PointGeometry(type="Point", coordinates=list(demo.where)),
+                population=demo.population,
+            ),
+            actor=actor,
+            mission=settings.mission,
+        )
+    return len(scenario.demo_sites())
+
+
+def _patrol_actor() -> Actor:
+    """Records the simulated patrols as a commander of the whole mission would (the system
+    actor is an administrator, and administrators do not record patrols)."""
+    return Actor(
+        user_id=None,
+        username="system:demo",
+        role=Role.COMMANDER,
+        unit_id=None,
+        scope_unit_ids=None,
+    )
+
+
+def _load_patrols(session: Session, settings: Settings, now: datetime) -> int:
+    actor = _patrol_actor()
+    unit_ids = {code: id_ for code, id_ in session.execute(select(Unit.code, Unit.id))}
+    demo_patrols = scenario.demo_patrols()
+    for demo in demo_patrols:
+        patrol = patrols.create(
+            session=session,
+            patrol_in=PatrolCreate(
+                id=scenario.patrol_id(demo.key),
+                kind=PatrolType(demo.kind),
+                unit_id=unit_ids[demo.unit_code],
+                name=demo.name,
+            ),
+            actor=actor,
+        )
+        fixes = [
+            TrackFix(t=t, lon=x, lat=y, accuracy_m=10)
+            for t, x, y in scenario.patrol_fixes(demo, now)
+        ]
+        patrols.append_fixes(
+            session=session, patrol_id=patrol.id, fixes=fixes, actor=actor, mission=settings.mission
+        )
+        patrols.update(
+            session=session,
+            patrol_id=patrol.id,
+            patrol_in=PatrolUpdate(status=PatrolStatus.COMPLETED),
+            actor=actor,
+        )
+        stored = session.get(Patrol, patrol.id)
+        assert stored is not None
+        stored.ended_at = fixes[-1].t
+    session.flush()
+    coverage.recompute_dirty(session, settings=settings, limit=len(demo_patrols) + 10)
+    return len(demo_patrols)
+
+
 def load(
     *,
     session_factory: sessionmaker[Session],
@@ -141,7 +220,7 @@ def load(
             return DemoLoad(already_loaded=True)
     say("Creating the mission hierarchy and computing AOR cells (first run only)…")
     with transaction(session_factory) as session:
-        unit_count = _load_units(session, settings, say)
+        unit_count = load_units(session, settings, say)
         user_count = _load_users(session, settings, passwords)
     imported = 0
     if ucdp_file is not None and ucdp_file.exists():
@@ -156,12 +235,19 @@ def load(
         imported = result.imported + result.unchanged
     else:
         say("UCDP file not found; the demo starts without the CAR event history.")
+    moment = now or datetime.now(UTC)
     with transaction(session_factory) as session:
-        field = _load_field_reports(session, settings, now or datetime.now(UTC))
+        field = _load_field_reports(session, settings, moment)
+    say("Adding protected sites and simulated patrol tracks…")
+    with transaction(session_factory) as session:
+        site_count = load_sites(session, settings)
+        patrol_count = _load_patrols(session, settings, moment)
     return DemoLoad(
         already_loaded=False,
         units=unit_count,
         users=user_count,
         imported_events=imported,
         field_reports=field,
+        sites=site_count,
+        patrols=patrol_count,
     )

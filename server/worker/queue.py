@@ -81,6 +81,11 @@ def install_after_commit_hook(session_factory: Any, queue: JobQueue) -> None:
 
     @event.listens_for(session_factory, "after_commit")
     def _committed(session: Session) -> None:
+        # SQLAlchemy fires after_commit for a savepoint's release too: jobs queued inside one
+        # stay pending until the outermost transaction commits (or are dropped if it rolls
+        # back); moving them at the release would let the outer commit overwrite them.
+        if session.in_nested_transaction():
+            return
         session.info[_COMMITTED_KEY] = session.info.pop(_PENDING_KEY, [])
 
     @event.listens_for(session_factory, "after_transaction_end")

@@ -40,6 +40,11 @@ def periodic_jobs(settings: Settings) -> list[Periodic]:
             tasks.refresh_hotspots,
             float(settings.hotspots.refresh_minutes * 60),
         ),
+        Periodic(
+            "vigil-recompute-dirty-coverage",
+            tasks.recompute_dirty_coverage,
+            float(settings.coverage.dirty_poll_seconds),
+        ),
         Periodic("vigil-sync-housekeeping", tasks.sync_housekeeping, 6 * 3600.0),
     ]
 

@@ -17,10 +17,13 @@ def reassign_aor_units() -> int:
 
     Idempotent: it derives ``aor_unit_id`` from the current AORs, so a second run changes nothing.
     """
+    from server.sites import service as sites
+
     with job_session() as session:
         updated = units_service.reassign_all_aor_units(
             session=session, mission=current().settings.mission
         )
+        updated += sites.reassign_aor_units(session=session, mission=current().settings.mission)
     log.info("aor units reassigned", extra={"rows": updated})
     return updated
 
@@ -85,6 +88,26 @@ def refresh_hotspots() -> int:
     stored = _recompute_each(current_ids)
     log.info("hotspots refreshed", extra={"job": "refresh_hotspots", "count": stored})
     return stored
+
+
+def recompute_dirty_coverage() -> int:
+    """Derive the coverage of patrols whose fixes changed (queued after every commit that
+    stores fixes, and polled). Idempotent: coverage is rewritten from the fixes, and the last
+    presence is a maximum. Claiming and writing share one transaction per batch, so a failure
+    leaves the patrols due for the retry."""
+    from server.coverage import service as coverage
+
+    context = current()
+    done = 0
+    while True:
+        with job_session() as session:
+            batch = coverage.recompute_dirty(session, settings=context.settings, limit=50)
+        done += batch
+        if batch < 50:
+            break
+    if done:
+        log.info("coverage recomputed", extra={"job": "recompute_dirty_coverage", "count": done})
+    return done
 
 
 def sync_housekeeping() -> dict[str, int]:

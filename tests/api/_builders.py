@@ -61,3 +61,49 @@ def polygon(min_lon: float, min_lat: float, max_lon: float, max_lat: float) -> d
             ]
         ],
     }
+
+
+def walk_fixes(
+    start: tuple[float, float],
+    *,
+    fixes: int = 20,
+    step: tuple[float, float] = (0.001, 0.0005),
+    began_hours_ago: float = 3.0,
+    every_s: int = 60,
+) -> list[dict[str, Any]]:
+    """A straight walk of ``fixes`` GPS fixes from ``start`` (lon, lat), one every ``every_s``
+    seconds (about 110 m a minute with the default step: a brisk foot patrol)."""
+    began = hours_ago(began_hours_ago)
+    return [
+        {
+            "t": iso(began + timedelta(seconds=i * every_s)),
+            "lon": round(start[0] + i * step[0], 6),
+            "lat": round(start[1] + i * step[1], 6),
+            "accuracy_m": 8,
+        }
+        for i in range(fixes)
+    ]
+
+
+def track_feature(fixes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fixes as a GeoJSON Feature: a LineString with ``properties.times``."""
+    return {
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [[f["lon"], f["lat"]] for f in fixes]},
+        "properties": {"times": [f["t"] for f in fixes]},
+    }
+
+
+def gpx_document(fixes: list[dict[str, Any]], *, with_times: bool = True) -> bytes:
+    """Fixes as a GPX 1.1 track."""
+    points = "".join(
+        f'<trkpt lat="{f["lat"]}" lon="{f["lon"]}">'
+        + (f"<time>{f['t']}</time>" if with_times else "")
+        + "</trkpt>"
+        for f in fixes
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<gpx version="1.1" creator="vigil-tests" xmlns="http://www.topografix.com/GPX/1/1">'
+        f"<trk><name>patrol</name><trkseg>{points}</trkseg></trk></gpx>"
+    ).encode()

@@ -50,7 +50,16 @@ INCIDENTS = f"{API}/incidents"
 
 #: Path parameters the sweep knows how to fill. A GET route with any other parameter fails
 #: ``test_every_get_route_is_covered_by_the_sweep`` until a substitution is added here.
-KNOWN_PATH_PARAMETERS = ("report_id", "incident_id", "unit_id", "user_id", "device_id")
+KNOWN_PATH_PARAMETERS = (
+    "report_id",
+    "incident_id",
+    "unit_id",
+    "user_id",
+    "device_id",
+    "patrol_id",
+    "site_id",
+    "cell",
+)
 #: Path parameters that name a report or something derived from reports (BOLA targets).
 OBJECT_PARAMETERS = ("report_id", "incident_id")
 #: Statuses a GET may answer in the sweep; 422 would mean the sweep did not exercise the route.
@@ -90,6 +99,22 @@ def world(api: Any, mission: Any, canaries: CanarySet) -> World:
     assert device.status_code == 201, device.text
     units = {code: mission.unit_id(code) for code in mission.units}
     users = {name: user.id for name, user in mission.users.items()}
+    patrol = officer.post(f"{API}/patrols", json={"kind": "foot", "status": "underway"})
+    assert patrol.status_code == 201, patrol.text
+    start = datetime.now(UTC) - timedelta(hours=2)
+    fixes = [
+        {"t": _iso(start + timedelta(minutes=i)), "lon": 20.12 + 0.001 * i, "lat": 5.75}
+        for i in range(5)
+    ]
+    track = officer.post(
+        f"{API}/patrols/{patrol.json()['id']}/track/points", json={"points": fixes}
+    )
+    assert track.status_code == 200, track.text
+    site = api.as_("protection").post(
+        f"{API}/sites",
+        json={"name": "IDP site", "kind": "idp_camp", "location": point(*POINT_A1_2)},
+    )
+    assert site.status_code == 201, site.text
     out = World(
         canaries=canaries,
         normal_report_id=normal["id"],
@@ -104,6 +129,12 @@ def world(api: Any, mission: Any, canaries: CanarySet) -> World:
         "unit_id": [str(units["bn-a1"]), str(units["mission-hq"])],
         "user_id": [str(users["officer_a"]), str(users["protection"])],
         "device_id": [out.device_id],
+        "patrol_id": [patrol.json()["id"]],
+        "site_id": [str(site.json()["id"])],
+        "cell": [
+            geo_cells.cell_to_string(int(geo_cells.point_cells([lat], [lon], 8)[0]))
+            for lon, lat in (POINT_A1_2, POINT_B1)
+        ],
     }
     return out
 
@@ -181,6 +212,36 @@ def query_variants(path: str, world: World) -> list[dict[str, Any]]:
         ]
         variants += [{"resolution": 6, "category": c.body["category"]} for c in cs]
         return variants
+    if path == f"{API}/patrols":
+        return [
+            {"limit": 1},
+            {
+                "unit": world.units["bn-a1"],
+                "status": "underway",
+                "kind": "foot",
+                "since": _iso(datetime.now(UTC) - timedelta(days=1)),
+            },
+        ]
+    if path == f"{API}/sites":
+        return [{"kind": "idp_camp"}]
+    if path == f"{API}/coverage":
+        day = datetime.now(UTC)
+        return [
+            {"resolution": 6},
+            {
+                "unit": world.units["bn-a1"],
+                "resolution": 8,
+                "since": _iso(day - timedelta(days=2)),
+                "until": _iso(day),
+                "patrol_unit": world.units["bn-a1"],
+            },
+        ]
+    if path == f"{API}/gaps":
+        return [
+            {"resolution": 6},
+            {"unit": world.units["bn-a1"], "threat": ["site", "flash"], "resolution": 8},
+            {"limit": 5},
+        ]
     if path == f"{SYNC}/pull":
         return [{"limit": 1}, {"limit": 500}]
     if path == f"{API}/audit":

@@ -62,6 +62,8 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     print(f"\ndemo load: {time.perf_counter() - started:.1f} s")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "loaded 57 units" in result.stderr
+    assert "11 protected sites, 12 patrol tracks" in " ".join(result.stderr.split())
+    assert "protection gaps now" in result.stderr
     return data_dir
 
 
@@ -157,6 +159,32 @@ def test_demo_serves_the_car_scenario(demo_dir: Path) -> None:
         )
         assert current.status_code == 200, current.text
         assert current.json()["metadata"]["incidents"] > 0
+        # the simulated patrols left real gaps: the Grimari-road village, two days after the
+        # killing there, last saw a patrol six days ago
+        gaps = httpx.get(f"{base}/api/v1/gaps", headers=tokens["commander"], timeout=60).json()
+        by_site = {
+            site["name"]: feature["properties"]
+            for feature in gaps["features"]
+            for site in feature["properties"]["sites"]
+        }
+        village = by_site["Village water point, Bambari-Grimari road"]
+        assert set(village["reasons"]) >= {"flash", "site"}
+        assert village["hours_uncovered"] > 5 * 24 and village["unit_code"] == "cob-bambari"
+        coverage = httpx.get(
+            f"{base}/api/v1/coverage", headers=tokens["officer"], timeout=60
+        ).json()
+        assert coverage["metadata"]["km"] > 100 and coverage["metadata"]["cells"] > 100
+        plan = httpx.post(
+            f"{base}/api/v1/tasking",
+            headers=tokens["commander"],
+            json={
+                "unit_id": next(g["unit_id"] for g in [village]),
+                "patrols": [{"kind": "mobile", "max_range_km": 150, "max_duration_hours": 10}],
+            },
+            timeout=60,
+        )
+        assert plan.status_code == 200, plan.text
+        assert plan.json()["summary"]["threat_covered"] > 0
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -234,6 +262,37 @@ def test_cli_hotspots_prints_the_picture_and_writes_geojson(demo_dir: Path, tmp_
     assert any(f["properties"]["confidence"] > 0 for f in features)
     bad = CliRunner().invoke(app, ["hotspots", "--window", "0"], env=_env(demo_dir))
     assert bad.exit_code == 1 and "window" in bad.output
+
+
+def test_cli_gaps_prints_the_ranked_gaps_and_writes_geojson(demo_dir: Path, tmp_path: Path):
+    out = tmp_path / "gaps.geojson"
+    wide = {**_env(demo_dir), "COLUMNS": "240"}  # the table is wide; rich wraps to the terminal
+    result = CliRunner().invoke(
+        app, ["gaps", "--unit", "sector-centre", "--geojson", str(out)], env=wide
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Protection gaps" in text and "gaps among" in text
+    assert "Village water point, Bambari-Grimari road" in text
+    import json
+
+    features = json.loads(out.read_text())["features"]
+    assert features and features[0]["properties"]["rank"] == 1
+    assert all(f["properties"]["unit"].startswith("cob-") for f in features)
+    assert any(
+        "Village water point, Bambari-Grimari road" in f["properties"]["sites"] for f in features
+    )
+    scores = [f["properties"]["score"] for f in features]
+    assert scores == sorted(scores, reverse=True)
+    only_flash = CliRunner().invoke(
+        app, ["gaps", "--threat", "flash", "--audience", "general"], env=wide
+    )
+    assert only_flash.exit_code == 0, only_flash.output
+    assert "IDP site, southern edge" not in only_flash.output  # restricted: protection only
+    bad = CliRunner().invoke(app, ["gaps", "--threat", "rumour"], env=_env(demo_dir))
+    assert bad.exit_code == 1 and "unknown threat" in bad.output
+    no_unit = CliRunner().invoke(app, ["gaps", "--unit", "nowhere"], env=_env(demo_dir))
+    assert no_unit.exit_code == 1 and "no unit" in no_unit.output
 
 
 def test_cli_serve_refuses_several_workers_on_the_embedded_database(tmp_path: Path) -> None:

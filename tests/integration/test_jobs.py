@@ -47,6 +47,26 @@ def test_jobs_are_dispatched_once_after_commit_and_never_after_rollback(session_
     session.close()
 
 
+def test_jobs_queued_inside_a_savepoint_wait_for_the_outer_commit(session_factory):
+    """Sync applies each op in a savepoint; releasing it is not the commit."""
+    queue = RecordingQueue()
+    install_after_commit_hook(session_factory, queue)
+    session = session_factory()
+    with session.begin_nested():
+        after_commit(session, tasks.recompute_dirty_coverage)
+    assert queue.jobs == []
+    with session.begin_nested():
+        pass  # a later op's savepoint, released, must not drop the first one's job
+    session.commit()
+    assert queue.jobs == [(tasks.recompute_dirty_coverage, ())]
+    with session.begin_nested():
+        after_commit(session, tasks.recompute_dirty_coverage)
+    session.rollback()
+    session.commit()
+    assert len(queue.jobs) == 1
+    session.close()
+
+
 def _report_in_a1_1(session, settings, actor) -> Report:
     body = ReportCreate.model_validate(
         {

@@ -32,6 +32,9 @@ def _include(obj, name, type_, reflected, compare_to):
             "ix_aor_versions_geometry",
             "ix_incidents_location",
             "ix_reports_location",
+            "ix_patrols_track",
+            "ix_protected_sites_location",
+            "ix_protected_sites_area",
         }
     )
 
@@ -69,12 +72,18 @@ def test_postgis_geometry_columns_and_gist_indexes(engine) -> None:
         ("incidents", "location", "POINT", 4326),
         ("aor_versions", "geometry", "MULTIPOLYGON", 4326),
         ("units", "base_location", "POINT", 4326),
+        ("patrols", "track", "LINESTRING", 4326),
+        ("patrols", "planned_route", "LINESTRING", 4326),
+        ("protected_sites", "location", "POINT", 4326),
+        ("protected_sites", "area", "MULTIPOLYGON", 4326),
     } <= columns
     assert {
         "ix_reports_location",
         "ix_incidents_location",
         "ix_aor_versions_geometry",
         "ix_units_base_location",
+        "ix_patrols_track",
+        "ix_protected_sites_location",
     } <= gist
 
 

@@ -31,8 +31,13 @@ from server.demo.scenario import (
     as_multipolygon,
     car_outline,
     demo_field_reports,
+    demo_patrols,
+    demo_sites,
     demo_users,
     mission_units,
+    patrol_fixes,
+    patrol_id,
+    report_id,
 )
 from server.reports.enums import (
     InformationCredibility,
@@ -521,3 +526,97 @@ def test_reports_are_fresh_copies() -> None:
     second = demo_field_reports(NOW)
     assert second[0]["victims"]["injured"] != 999
     assert {} not in second[0]["victims"]["disaggregation"]
+
+
+# --- protected sites and patrols ----------------------------------------------------------------
+
+
+def test_sites_are_inside_the_outline_with_valid_kinds() -> None:
+    from server.sites.enums import SiteKind
+
+    outline = car_outline()
+    sites = demo_sites()
+    assert len({s.name for s in sites}) == len(sites)
+    assert {s.kind for s in sites} == {k.value for k in SiteKind}  # every kind appears
+    for site in sites:
+        assert outline.contains(Point(site.where)), site.name
+        assert site.population is None or site.population > 0
+
+
+def test_the_killing_and_the_camp_attack_happened_at_protected_sites(
+    reports: list[dict[str, Any]],
+) -> None:
+    by_key = {r["id"]: r for r in reports}
+    killing = by_key[report_id("grimari-road-killing-patrol")]
+    attack = by_key[report_id("bambari-idp-site-attack")]
+    sites = {s.name: s.where for s in demo_sites()}
+    assert haversine_km(where(killing), sites["Village water point, Bambari-Grimari road"]) < 0.1
+    assert haversine_km(where(attack), sites["IDP site, southern edge of Bambari"]) < 0.1
+
+
+@pytest.fixture(scope="module")
+def patrol_tracks() -> dict[str, list[tuple[datetime, float, float]]]:
+    return {p.key: patrol_fixes(p, NOW) for p in demo_patrols()}
+
+
+def test_patrols_belong_to_company_bases_and_have_fresh_ids(
+    units: dict[str, DemoUnit],
+) -> None:
+    patrols = demo_patrols()
+    assert len({p.key for p in patrols}) == len(patrols)
+    assert len({patrol_id(p.key) for p in patrols}) == len(patrols)
+    assert patrol_id(patrols[0].key) == patrol_id(patrols[0].key)
+    for patrol in patrols:
+        assert units[patrol.unit_code].kind is UnitKind.COMPANY, patrol.key
+
+
+def test_patrol_fixes_are_plausible_recent_and_inside_the_country(
+    patrol_tracks: dict[str, list[tuple[datetime, float, float]]],
+) -> None:
+    from geo.tracks import implausible_fixes
+    from server.patrols.enums import PatrolType
+    from server.patrols.service import GROUND_MAX_SPEED_MPS, MAX_SPEED_MPS
+
+    outline = car_outline()
+    kinds = {p.key: PatrolType(p.kind) for p in demo_patrols()}
+    for key, fixes in patrol_tracks.items():
+        times = [t.timestamp() for t, _, _ in fixes]
+        assert all(b > a for a, b in itertools.pairwise(times)), key
+        assert fixes[0][0] >= NOW - DEMO_WINDOW and fixes[-1][0] < NOW, key
+        speed = MAX_SPEED_MPS.get(kinds[key], GROUND_MAX_SPEED_MPS)
+        flags = implausible_fixes(
+            times, [x for _, x, _ in fixes], [y for _, _, y in fixes], max_speed_mps=speed
+        )
+        assert not flags.any(), key
+        assert all(outline.contains(Point(x, y)) for _, x, y in fixes), key
+
+
+def test_patrol_fixes_are_deterministic(
+    patrol_tracks: dict[str, list[tuple[datetime, float, float]]],
+) -> None:
+    again = {p.key: patrol_fixes(p, NOW) for p in demo_patrols()}
+    assert again == patrol_tracks
+
+
+def test_the_patrols_leave_the_scenes_of_the_story_uncovered(
+    patrol_tracks: dict[str, list[tuple[datetime, float, float]]],
+    reports: list[dict[str, Any]],
+) -> None:
+    """The point of the demo: the village of the killing and the attacked camp were last
+    patrolled well before what happened there."""
+    by_key = {r["id"]: r for r in reports}
+
+    def last_visit(place: tuple[float, float]) -> datetime:
+        near = [t for fixes in patrol_tracks.values() for t, x, y in fixes
+                if haversine_km((x, y), place) < 0.5]  # fmt: skip
+        assert near, place
+        return max(near)
+
+    killing = by_key[report_id("grimari-road-killing-patrol")]
+    assert occurred(killing) - last_visit(where(killing)) > timedelta(days=3)
+    attack = by_key[report_id("bambari-idp-site-attack")]
+    assert occurred(attack) - last_visit(where(attack)) > timedelta(hours=24)
+    east = where(by_key[report_id("bambari-east-armed-presence")])
+    assert all(
+        haversine_km((x, y), east) > 3 for fixes in patrol_tracks.values() for _, x, y in fixes
+    )

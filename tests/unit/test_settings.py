@@ -79,3 +79,21 @@ def test_production_accepts_explicit_settings(tmp_path, monkeypatch) -> None:
     settings = Settings.load(data_dir=tmp_path, mode="production")
     assert settings.secret_key == "k" * 48
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_coverage_works_at_res_8_or_the_finest_mission_resolution_below(
+    tmp_path, monkeypatch
+) -> None:
+    assert Settings.load(data_dir=tmp_path).coverage_resolution == 8
+    monkeypatch.setenv("VIGIL_H3_RESOLUTIONS", "5-7")
+    assert Settings.load(data_dir=tmp_path).coverage_resolution == 7
+    monkeypatch.setenv("VIGIL_H3_RESOLUTIONS", "5-10")
+    monkeypatch.setenv("VIGIL_COVERAGE_RESOLUTION", "9")
+    assert Settings.load(data_dir=tmp_path).coverage_resolution == 9
+
+
+def test_a_coverage_resolution_outside_the_mission_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VIGIL_H3_RESOLUTIONS", "5-8")
+    monkeypatch.setenv("VIGIL_COVERAGE_RESOLUTION", "9")
+    with pytest.raises(ValidationError, match="must be one of the mission's resolutions"):
+        Settings.load(data_dir=tmp_path)
