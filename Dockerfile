@@ -26,8 +26,11 @@ COPY alerts ./alerts
 COPY mobile_sync ./mobile_sync
 COPY server ./server
 # A regular (not editable) install: the image must not depend on /src.
+# The map pages' browser libraries are fetched here, pinned and checksummed, into
+# /opt/vigil/share/vigil/web-assets: the running container needs no internet.
 RUN /opt/vigil/bin/pip install -c constraints.txt . \
-    && /opt/vigil/bin/vigil --help > /dev/null
+    && /opt/vigil/bin/vigil --help > /dev/null \
+    && /opt/vigil/bin/vigil assets fetch
 
 # ---------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE}

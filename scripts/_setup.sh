@@ -240,3 +240,23 @@ vigil_redis() {
 	_vigil_wait_for "Redis at $host:$port" 30 _vigil_redis_answers "$url" || return 1
 	log "Redis answers at $host:$port"
 }
+
+# ---------------------------------------------------------------------------- web assets, browser
+
+# The map pages' browser libraries (Leaflet, its cluster plugin, h3-js), fetched once from the
+# npm registry, pinned and checksummed (server/maps/assets.py); nothing is fetched at run time.
+vigil_web_assets() {
+	if "$VIGIL_VENV/bin/vigil" assets check >/dev/null 2>&1; then
+		return 0
+	fi
+	log "fetching the map pages' browser libraries: vigil assets fetch"
+	"$VIGIL_VENV/bin/vigil" assets fetch
+}
+
+# Debian's chromium, which the browser tests (tests/browser) drive through Playwright; no
+# browser is downloaded by Playwright itself.
+vigil_chromium() {
+	command -v chromium >/dev/null && return 0
+	apt_install chromium || return 1
+	command -v chromium >/dev/null || die "chromium installed but not on PATH"
+}
