@@ -29,6 +29,7 @@ from server.health.views import router as health_router
 from server.hotspots.views import router as hotspots_router
 from server.incidents.views import router as incidents_router
 from server.logs import configure_logging
+from server.maps.views import router as maps_router
 from server.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -43,6 +44,8 @@ from server.sync.views import router as sync_router
 from server.taxonomy.views import router as taxonomy_router
 from server.units.views import router as units_router
 from server.users.views import router as users_router
+from server.web.sessions import SessionService
+from server.web.views import router as web_router
 from server.worker import context as job_context
 from server.worker.queue import InProcessQueue, JobQueue, RqQueue, install_after_commit_hook
 from server.worker.schedule import Ticker, periodic_jobs, run_in_process
@@ -136,6 +139,11 @@ def create_app(
     )
     app.state.passwords = PasswordService(settings.auth)
     app.state.throttle = LoginThrottler(settings.secret_key, settings.auth)
+    app.state.sessions = SessionService(
+        settings.secret_key,
+        idle=timedelta(minutes=settings.maps.session_idle_minutes),
+        lifetime=timedelta(hours=settings.maps.session_max_hours),
+    )
     install_error_handlers(app)
     install_offline_docs(app)
 
@@ -161,6 +169,9 @@ def create_app(
             dependencies=[Depends(reject_nul_characters)],
         )
     app.include_router(health_router)
+    # Pages for browsers (sign-in form, threat map, JOC page) and the files they load.
+    app.include_router(web_router)
+    app.include_router(maps_router)
     # Outside /api/v1: the sync protocol is versioned on its own (SYNC.md §4.2).
     app.include_router(sync_router, responses=COMMON_ERROR_RESPONSES)
 

@@ -21,6 +21,7 @@ from server.auth.passwords import PasswordService
 from server.db import migrate
 from server.db.session import create_engine_for, create_session_factory, is_sqlite, transaction
 from server.errors import VigilError
+from server.maps.cli import assets_app, map_command
 from server.settings import Settings
 from server.users.enums import Role
 
@@ -42,6 +43,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
 app.add_typer(field_app, name="field")
 app.add_typer(sync_app, name="sync")
+app.add_typer(assets_app, name="assets")
+app.command("map")(map_command)
 
 console = Console(stderr=True)
 
@@ -630,8 +633,11 @@ def demo(
     engine.dispose()
     if load_only:
         return
-    url = f"http://{host}:{port}/docs"
-    console.print(f"serving on http://{host}:{port} — API docs at {url}")
+    url = f"http://{host}:{port}/login?next=/maps/threat"
+    console.print(
+        f"serving on http://{host}:{port} — threat map at {url}, JOC page at /joc, "
+        "API docs at /docs"
+    )
     if not no_browser:
         threading.Timer(1.5, lambda: webbrowser.open(url)).start()
     import uvicorn

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -23,12 +24,14 @@ from server.auth.tokens import TokenService
 from server.errors import (
     AuthenticationError,
     PermissionDeniedError,
+    SignInRequiredError,
     ValidationFailedError,
     VigilError,
 )
 from server.middleware import route_template
 from server.settings import Settings
 from server.users.models import User
+from server.web.sessions import COOKIE, SessionClaims, SessionService
 
 __all__ = [
     "AppSettings",
@@ -36,8 +39,11 @@ __all__ = [
     "CurrentUser",
     "DbSession",
     "Passwords",
+    "Sessions",
     "Throttle",
     "Tokens",
+    "WebUser",
+    "WebVisitor",
 ]
 
 log = logging.getLogger("vigil.audit")
@@ -157,3 +163,50 @@ async def reject_nul_characters(request: Request) -> None:
             raise ValidationFailedError.on(
                 "body", "text may not contain the NUL character (\\u0000)"
             )
+
+
+# --------------------------------------------------------------------------- browser pages
+
+
+def get_sessions(request: Request) -> SessionService:
+    sessions: SessionService = request.app.state.sessions
+    return sessions
+
+
+Sessions = Annotated[SessionService, Depends(get_sessions)]
+
+
+@dataclass(frozen=True)
+class WebVisitor:
+    """A signed-in browser on one of Vigil's pages: who, under which access policy, and the
+    session to renew in the page's response."""
+
+    user: User
+    actor: Actor
+    claims: SessionClaims
+    csrf: str
+    renewed_cookie: str
+
+
+def get_web_visitor(request: Request, session: DbSession, sessions: Sessions) -> WebVisitor:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    cookie = request.cookies.get(COOKIE)
+    try:
+        if not cookie:
+            raise AuthenticationError("Sign in to open this page.")
+        claims = sessions.verify(cookie)
+        user = session.get(User, claims.user_id)
+        if user is None or not user.is_active or user.token_version != claims.token_version:
+            raise AuthenticationError("Your session is no longer valid; sign in again.")
+    except AuthenticationError as exc:
+        raise SignInRequiredError(exc.message, next_path=target) from None
+    request.state.user_id = user.id
+    actor = actor_for(session, user, getattr(request.state, "request_id", None))
+    request.state.actor = actor
+    renewed = sessions.issue(
+        user_id=user.id, token_version=user.token_version, started_at=claims.started_at
+    )
+    return WebVisitor(user, actor, claims, sessions.csrf_token(claims), renewed)
+
+
+WebUser = Annotated[WebVisitor, Depends(get_web_visitor)]

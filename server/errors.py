@@ -6,7 +6,8 @@ officer's app can show. Nothing else in the server builds an error response.
     VigilError
     ├── MalformedRequestError        400  a sync envelope that cannot be read at all
     ├── AuthenticationError          401  bad credentials, missing/expired/revoked token
-    │   └── DeviceRevokedError            the device was revoked: wipe it
+    │   ├── DeviceRevokedError            the device was revoked: wipe it
+    │   └── SignInRequiredError      303  a page needs a browser session: to /login
     ├── PermissionDeniedError        403  the role may not do this at all
     ├── NotFoundError                404  absent, or present but outside the caller's view
     ├── ConflictError                409
@@ -36,10 +37,11 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -73,6 +75,7 @@ __all__ = [
     "PermissionDeniedError",
     "PreconditionFailedError",
     "PreconditionRequiredError",
+    "SignInRequiredError",
     "TooManyAttemptsError",
     "UnsupportedMediaTypeError",
     "UploadExpiredError",
@@ -156,6 +159,15 @@ class DeviceRevokedError(AuthenticationError):
     """The device was revoked by an administrator: its app must wipe its local data."""
 
     code = "device_revoked"
+
+
+class SignInRequiredError(AuthenticationError):
+    """A page (not the API) was opened without a valid session: the browser is sent to the
+    sign-in form, which brings it back to ``next_path``."""
+
+    def __init__(self, message: str, *, next_path: str) -> None:
+        super().__init__(message)
+        self.next_path = next_path
 
 
 class PermissionDeniedError(VigilError):
@@ -342,7 +354,10 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the single mapping from exceptions to HTTP responses."""
 
     @app.exception_handler(VigilError)
-    async def _vigil_error(request: Request, exc: VigilError) -> JSONResponse:
+    async def _vigil_error(request: Request, exc: VigilError) -> Response:
+        if isinstance(exc, SignInRequiredError):
+            target = "/login?" + urlencode({"next": exc.next_path})
+            return RedirectResponse(target, status_code=303)
         return JSONResponse(
             error_body(exc.code, exc.message, exc.errors, _request_id(request)),
             status_code=exc.status_code,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -234,6 +235,37 @@ class SyncSettings(BaseSettings):
     attachments_dir: Path | None = None
 
 
+def default_assets_dir() -> Path:
+    """Inside the Python installation (the venv, the image), next to the code that uses the
+    files: fetched once per installation, shared by every data directory."""
+    return Path(sys.prefix) / "share" / "vigil" / "web-assets"
+
+
+class MapSettings(BaseSettings):
+    """``VIGIL_MAP_*``: the threat map and the JOC page."""
+
+    model_config = _env("VIGIL_MAP_")
+
+    #: Leaflet, its plugins and h3-js, installed by ``vigil assets fetch``.
+    assets_dir: Path = Field(default_factory=default_assets_dir)
+    #: An offline basemap the mission provides: an MBTiles (.mbtiles) or PMTiles (.pmtiles)
+    #: file of raster tiles, served by Vigil at /maps/tiles/{z}/{x}/{y}.
+    basemap: Path | None = None
+    #: Attribution shown for the mission's basemap.
+    basemap_attribution: str = "Mission basemap"
+    #: An online tile layer offered as an optional extra (off by default; never required),
+    #: e.g. ``https://tile.openstreetmap.org/{z}/{x}/{y}.png``.
+    online_tiles_url: str | None = None
+    online_tiles_attribution: str = "© OpenStreetMap contributors"
+    #: Seconds between refreshes of the JOC page.
+    joc_refresh_seconds: int = Field(default=60, ge=10)
+    #: Patrol tracks and incidents shown: the last this many hours by default.
+    default_window_hours: int = Field(default=72, ge=1, le=24 * 366)
+    #: Idle time after which a browser session ends, and its absolute lifetime (SECURITY S8).
+    session_idle_minutes: int = Field(default=30, ge=1, le=30)
+    session_max_hours: int = Field(default=12, ge=1, le=12)
+
+
 class Settings(BaseSettings):
     """All of Vigil's settings. Build once per process with :meth:`load`; never at import time."""
 
@@ -249,6 +281,7 @@ class Settings(BaseSettings):
     hotspots: HotspotSettings = Field(default_factory=HotspotSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     coverage: CoverageSettings = Field(default_factory=CoverageSettings)
+    maps: MapSettings = Field(default_factory=MapSettings)
 
     @model_validator(mode="after")
     def _coverage_within_the_mission(self) -> Settings:

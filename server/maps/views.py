@@ -1,0 +1,112 @@
+"""Vigil's own pages: the threat map (/maps/threat), the JOC page (/joc), the mission's offline
+basemap tiles, and the browser libraries they load — all served from here, none from the
+internet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from server.deps import AppSettings, DbSession, WebUser
+from server.errors import NotFoundError
+from server.maps import assets, joc, render
+from server.maps.service import MapQuery, threat_map
+from server.maps.tiles import Basemap, open_basemap
+from server.settings import Settings
+from server.web.views import page, template_environment
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+templates = template_environment(Path(__file__).with_name("templates"))
+
+_IMMUTABLE = {
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+}
+_MEDIA = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+
+
+@router.get("/maps/threat")
+def threat_map_page(
+    request: Request,
+    session: DbSession,
+    visitor: WebUser,
+    settings: AppSettings,
+    unit: Annotated[int | None, Query(description="Zoom to this unit's AOR")] = None,
+    window_hours: Annotated[int, Query()] = 72,
+    hotspot_days: Annotated[int, Query()] = 30,
+    family: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+) -> HTMLResponse:
+    assets.check_installed(settings.maps.assets_dir)
+    query = MapQuery(unit, window_hours, hotspot_days, tuple(family))
+    data = threat_map(session=session, actor=visitor.actor, settings=settings, query=query)
+    html = render.render_threat_map(data, settings.maps, links={"JOC page": "/joc"})
+    return page(html, request, visitor)
+
+
+@router.get("/joc")
+def joc_page(
+    request: Request, session: DbSession, visitor: WebUser, settings: AppSettings
+) -> HTMLResponse:
+    data = joc.joc_page(session=session, actor=visitor.actor, settings=settings)
+    html = templates.get_template("joc.html").render(
+        page=data,
+        user=visitor.user.username,
+        csrf=visitor.csrf,
+        generated_at=data.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        refresh_seconds=settings.maps.joc_refresh_seconds,
+        family_chart=Markup(data.family_chart),  # noqa: S704 - built from escaped parts
+        ack_chart=Markup(data.ack_chart),  # noqa: S704
+        alerts_section="",
+    )
+    return page(html, request, visitor)
+
+
+def _basemap(request: Request, settings: Settings) -> Basemap | None:
+    if settings.maps.basemap is None:
+        return None
+    opened: Basemap | None = getattr(request.app.state, "basemap", None)
+    if opened is None:
+        opened = open_basemap(settings.maps.basemap)
+        request.app.state.basemap = opened
+    return opened
+
+
+@router.get("/maps/tiles/{z}/{x}/{y}")
+def basemap_tile(
+    z: int, x: int, y: int, request: Request, visitor: WebUser, settings: AppSettings
+) -> Response:
+    basemap = _basemap(request, settings)
+    tile = basemap.tile(z, x, y) if basemap is not None else None
+    if tile is None:
+        raise NotFoundError("The mission's basemap has no tile here.")
+    return Response(
+        tile.data, media_type=tile.media_type, headers={"Cache-Control": "private, max-age=86400"}
+    )
+
+
+@router.get("/static/vendor/{package}/{file:path}")
+def vendor_asset(package: str, file: str, settings: AppSettings) -> Response:
+    try:
+        data = assets.read_asset(settings.maps.assets_dir, package, file)
+    except FileNotFoundError:
+        raise NotFoundError(f"{package}/{file} is not one of Vigil's assets.") from None
+    return Response(
+        data,
+        media_type=_MEDIA.get(Path(file).suffix, "application/octet-stream"),
+        headers=_IMMUTABLE,
+    )
+
+
+@router.get("/static/vigil/{name}")
+def own_asset(name: str) -> Response:
+    if name not in ("vigil-map.js", "vigil-map.css"):
+        raise NotFoundError(f"{name} is not one of Vigil's assets.")
+    data = (render.STATIC_DIR / name).read_bytes()
+    return Response(
+        data, media_type=_MEDIA[Path(name).suffix], headers={"Cache-Control": "no-cache"}
+    )
