@@ -29,17 +29,17 @@ def stacked_bars(
     *,
     title: str,
     unit: str = "",
-    width: int = 720,
+    width: int = 820,
     height: int = 240,
 ) -> str:
     """One stacked bar per label (a day), one colour per series (a family), with a legend."""
-    left, right, top, bottom = 40, 150, 24, 34
+    left, right, top, bottom = 40, 230, 24, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(s[1][i] for s in series) for i in range(len(labels))]
     peak = _nice_max(max(totals, default=0))
     bar_w = plot_w / max(len(labels), 1)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" style="max-width:{width}px" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
         f'<text x="{left}" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
     ]

@@ -23,6 +23,7 @@ from markupsafe import escape
 from server.maps import assets
 from server.maps.service import ThreatMap
 from server.settings import MapSettings
+from server.web.views import ICON_LINK
 
 __all__ = ["STATIC_DIR", "render_threat_map"]
 
@@ -180,6 +181,11 @@ def build_map(data: ThreatMap, maps: MapSettings, links: dict[str, str]) -> Offl
         tiles=None,
         prefer_canvas=True,
         control_scale=True,
+        # Leaflet takes its zoom limits from a tile layer; with no basemap there is none, and
+        # the cluster layer refuses a map without maxZoom. (folium's min/max_zoom go to the
+        # tile layer only, so these are map options.)
+        minZoom=3,
+        maxZoom=18,
     )
     if maps.basemap is not None:
         folium.TileLayer(
@@ -242,6 +248,7 @@ def build_map(data: ThreatMap, maps: MapSettings, links: dict[str, str]) -> Offl
         figure.fit_bounds([[south, west], [north, east]])
     figure.add_child(_Ready())
     figure.get_root().header.add_child(Element(f"<title>{escape(data.title)} — Vigil</title>"))
+    figure.get_root().header.add_child(Element(ICON_LINK))
     return figure
 
 

@@ -6,12 +6,14 @@ lockout and audit trail. A session is a cookie (see ``server.web.sessions``).
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from server.auth import service as auth
 from server.db.base import utcnow
@@ -24,12 +26,24 @@ __all__ = ["page", "router", "set_session_cookie", "template_environment"]
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 
+#: Vigil's page icon, inline: browsers ask for one on every page, and an exported briefing page
+#: has no server to ask.
+ICON_SVG = Path(__file__).with_name("static").joinpath("vigil-icon.svg").read_bytes()
+ICON_LINK = Markup(  # noqa: S704 - a constant built from our own file
+    '<link rel="icon" type="image/svg+xml" href="data:image/svg+xml;base64,'
+    + base64.b64encode(ICON_SVG).decode()
+    + '">'
+)
+
+
 def template_environment(directory: Path) -> Environment:
     """Jinja templates of a slice's pages, every value escaped unless marked safe."""
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(directory),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
+    environment.globals["icon_link"] = ICON_LINK
+    return environment
 
 
 templates = template_environment(Path(__file__).with_name("templates"))

@@ -94,14 +94,21 @@
         var layer = polygon(r[0], { color: "#000000", weight: 2, fillColor: "#ffd92f",
                                     fillOpacity: 0.6 });
         var hours = r[3] === null ? "never patrolled" : r[3] + " h";
-        layer.bindTooltip("Gap #" + r[1]);
-        bindLazyPopup(layer, function () {
+        // A fine cell is a speck at mission zoom: a pin at its centre keeps each gap visible.
+        var pin = L.circleMarker(h3.cellToLatLng(r[0]), { radius: 6, color: "#000000",
+                                                          weight: 2, fillColor: "#ffd92f",
+                                                          fillOpacity: 0.9 });
+        function describe() {
           return "<b>Coverage gap #" + esc(r[1]) + "</b>" + table([
             ["Threat", r[2]], ["Uncovered", hours], ["Allowed", r[4] + " h"],
             ["Responsible unit", r[5]], ["Why threatened", r[6]], ["Protected sites", r[7]],
             ["Cell", r[0]]]);
+        }
+        [layer, pin].forEach(function (shape) {
+          shape.bindTooltip("Gap #" + esc(r[1]) + ": " + esc(hours));
+          bindLazyPopup(shape, describe);
+          group.addLayer(shape);
         });
-        group.addLayer(layer);
         drawn += 1;
       });
     },
