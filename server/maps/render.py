@@ -222,9 +222,10 @@ def build_map(data: ThreatMap, maps: MapSettings, links: dict[str, str]) -> Offl
         layer.add_to(figure)
 
     hot = folium.FeatureGroup(name=f"Hotspots (res {data.hotspot_resolution})").add_to(figure)
-    hot.add_child(_Rows("hotspots", data.hotspots))
+    # Each cell travels once per layer it is drawn in, with only what that layer shows.
+    hot.add_child(_Rows("hotspots", [row for row in data.hotspots if row[1] != 0]))
     emerging = folium.FeatureGroup(name="Emerging hot spots").add_to(figure)
-    emerging.add_child(_Rows("emerging", data.hotspots))
+    emerging.add_child(_Rows("emerging", [[row[0], row[2]] for row in data.hotspots if row[2]]))
     if data.audience != "full":
         coarse = folium.FeatureGroup(
             name=f"Sensitive cases, coarse (res {data.sensitive_resolution})"

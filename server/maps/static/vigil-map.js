@@ -66,11 +66,12 @@
 
     emerging: function (group, rows) {
       rows.forEach(function (r) {
-        var colour = EMERGING[r[2]];
+        // r = [cell, emerging category]
+        var colour = EMERGING[r[1]];
         if (!colour) return;
         var layer = polygon(r[0], { color: colour, weight: 2, fill: false, dashArray: "4 3" });
         bindLazyPopup(layer, function () {
-          return "<b>" + esc(r[2].replace(/_/g, " ")) + "</b>" + table([["Cell", r[0]]]);
+          return "<b>" + esc(r[1].replace(/_/g, " ")) + "</b>" + table([["Cell", r[0]]]);
         });
         group.addLayer(layer);
         drawn += 1;
