@@ -371,8 +371,7 @@ def _escape(text: str) -> str:
 
 def _number(value: float) -> str:
     # Shortest repr that round-trips, written positionally (no "1e-05" in a polygon).
-    text = format(Decimal(repr(float(value))), "f")
-    return "0" if text in ("-0", "0") else text
+    return "0.0" if value == 0 else format(Decimal(repr(float(value))), "f")
 
 
 class _Writer:
