@@ -17,7 +17,7 @@ an XML parser sees it, so entity-expansion and external-entity documents never g
 encoding other than UTF-8, the wrong root or namespace, elements out of schema order, unknown
 elements and unknown values. CAP elements Vigil does not model (``source``, ``code``,
 ``audience``, ``onset``, ``contact``, ``resource``, ``circle``, ``altitude``, ``ceiling``) and
-elements of other namespaces at the end of ``alert`` (an XML signature) are accepted and
+XML-Signature elements at the end of ``alert`` (the schema's one wildcard) are accepted and
 dropped; a signature is not verified.
 
 Date-times are CAP's ``YYYY-MM-DDThh:mm:ss±hh:mm`` with whole seconds: ``to_xml`` refuses a
@@ -536,6 +536,7 @@ _RESOURCE: tuple[_Slot, ...] = (
 _NESTED: dict[str, tuple[_Slot, ...]] = {"resource": _RESOURCE}
 
 _NS = "{" + CAP_NAMESPACE + "}"
+_XMLDSIG = "{http://www.w3.org/2000/09/xmldsig#}"
 _DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)", re.ASCII)
 _ENCODING = re.compile(rb"""^<\?xml[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
 _FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -553,8 +554,8 @@ def _children(
         if child.tail is not None and child.tail.strip():
             raise CapError(f"<{where}> holds text outside its child elements")
         if not child.tag.startswith(_NS):
-            # Only <alert> may end with other-namespace content (a signature, CAP 1.2 §3.3.2.1).
-            if where == "alert":
+            # The schema's only wildcard: XML-Signature elements at the end of <alert>.
+            if where == "alert" and child.tag.startswith(_XMLDSIG):
                 position = len(slots)
                 continue
             raise CapError(f"<{where}> contains an element from another namespace: {child.tag}")

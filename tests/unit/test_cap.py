@@ -17,6 +17,7 @@ from alerts import cap
 from alerts.cap import CapArea, CapError, CapInfo, CapMessage, cap_time, parse, reference, to_xml
 
 NS = "{urn:oasis:names:tc:emergency:cap:1.2}"
+XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"
 SENT = datetime(2026, 12, 4, 17, 51, 39, tzinfo=UTC)
 BANGUI = timezone(timedelta(hours=1))
 RING = ((5.75, 20.65), (5.80, 20.70), (5.70, 20.75), (5.75, 20.65))
@@ -403,8 +404,12 @@ REFUSED_DOCUMENTS = {
     "bad identifier": (_edit("vigil-alert-42", "vigil alert 42"), "must not contain spaces"),
     "nul character reference": (_edit("<headline>", "<headline>&#0;"), "not well-formed XML"),
     "signature then cap element": (
-        _edit("</alert>", '<s:Signature xmlns:s="urn:sig"/><note>late</note></alert>'),
+        _edit("</alert>", f'<s:Signature xmlns:s="{XMLDSIG}"/><note>late</note></alert>'),
         "after its signature",
+    ),
+    "foreign element at the end of alert": (
+        _edit("</alert>", '<x:extra xmlns:x="urn:x"/></alert>'),
+        "element from another namespace",
     ),
 }
 
@@ -457,7 +462,7 @@ def test_parse_accepts_valid_cap_it_does_not_model() -> None:
             "<altitude>100</altitude><ceiling>200</ceiling></area>\n"
             "  </info>",
         )
-        .replace("</alert>", '<s:Signature xmlns:s="http://www.w3.org/2000/09/xmldsig#"/></alert>')
+        .replace("</alert>", f'<s:Signature xmlns:s="{XMLDSIG}"/></alert>')
     )
     parsed = parse(document)
     assert parsed.infos[0].areas == (CapArea("a"),)
