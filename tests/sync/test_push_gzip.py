@@ -236,6 +236,18 @@ def test_an_upload_chunk_takes_no_content_coding(device: SyncDevice) -> None:
     assert response.json()["code"] == "unsupported_content_encoding"
 
 
+def test_nothing_is_decoded_before_the_credential_is_checked(device: SyncDevice) -> None:
+    batch = device.batch([device.create()])
+    headers = {**device.headers(), "Authorization": "Bearer vgd.not-a-real-token"}
+    for body, coding in ((b"not gzip", "gzip"), (_raw(batch), "br")):
+        response = device.http.post(
+            PUSH,
+            content=body,
+            headers={**headers, "Idempotency-Key": batch["batch_id"], "Content-Encoding": coding},
+        )
+        assert response.status_code == 401, (coding, response.text)
+
+
 # --------------------------------------------------------------------------- answers
 
 
