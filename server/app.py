@@ -40,6 +40,7 @@ from server.patrols.views import router as patrols_router
 from server.reports.views import router as reports_router
 from server.settings import Settings
 from server.sites.views import router as sites_router
+from server.sync.encoding import SyncCompressionMiddleware
 from server.sync.views import router as sync_router
 from server.taxonomy.views import router as taxonomy_router
 from server.units.views import router as units_router
@@ -179,6 +180,9 @@ def create_app(
     # log them raw; the request id is assigned outermost so every layer can use it.
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.mission.max_body_bytes)
+    # gzip answers for hello/push/pull only; inside the protocol stamps, so they go out with
+    # the compressed answer and every answer, compressed or not, carries them.
+    app.add_middleware(SyncCompressionMiddleware)
     app.add_middleware(
         SyncProtocolMiddleware,
         protocol_version=PROTOCOL_VERSION,

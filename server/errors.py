@@ -21,6 +21,7 @@ officer's app can show. Nothing else in the server builds an error response.
     ├── PreconditionFailedError      412  the version the client edited is stale
     ├── PayloadTooLargeError         413
     ├── UnsupportedMediaTypeError    415
+    │   └── UnsupportedContentEncodingError  a body coding not decoded (carries Accept-Encoding)
     ├── ValidationFailedError        422  domain validation, naming the field
     │   ├── IdempotencyKeyReusedError     the same Idempotency-Key with another body
     │   └── AttachmentHashMismatchError   the uploaded bytes do not hash to the manifest
@@ -77,6 +78,7 @@ __all__ = [
     "PreconditionRequiredError",
     "SignInRequiredError",
     "TooManyAttemptsError",
+    "UnsupportedContentEncodingError",
     "UnsupportedMediaTypeError",
     "UploadExpiredError",
     "UploadOffsetMismatchError",
@@ -253,6 +255,20 @@ class AttachmentHashMismatchError(ValidationFailedError):
 class UnsupportedMediaTypeError(VigilError):
     status_code = 415
     code = "unsupported_media_type"
+
+
+class UnsupportedContentEncodingError(UnsupportedMediaTypeError):
+    """A request body in a content coding the server does not decode; the answer lists the
+    codings it does (``Accept-Encoding``, RFC 7694 §3)."""
+
+    code = "unsupported_content_encoding"
+
+    def __init__(self, message: str, *, accepted: Sequence[str]) -> None:
+        super().__init__(message)
+        self.accepted = list(accepted)
+
+    def headers(self) -> dict[str, str]:
+        return {"Accept-Encoding": ", ".join(self.accepted) or "identity"}
 
 
 class ClientTooOldError(VigilError):

@@ -9,6 +9,9 @@ How each server answer is handled:
 - ``deferred`` → every op from ``expected_device_seq`` on is pending again and resent (the
   server restored a backup and lost them);
 - ``413`` → the batch is split;
+- push bodies go gzipped when hello listed ``gzip`` in ``request_encodings`` (the same bytes,
+  compressed the same way, on every resend); a ``415`` to a gzipped push (a server rolled back
+  to one that cannot read it) → the same batch again, uncompressed, and no more gzip this sync;
 - pull ``410`` (cursor expired, server epoch changed) → replacement sync: the cursor is reset,
   a probe finds what the server lost, the outbox is re-pushed and everything visible is pulled
   again; reports no longer visible are dropped, unsent ops never are (I11);
@@ -36,10 +39,12 @@ from mobile_sync.client.lock import SyncLock
 from mobile_sync.client.outbox import AttentionItem, OutboxEntry
 from mobile_sync.client.store import get_meta, set_meta
 from mobile_sync.client.transport import (
+    GZIP_MIN_BYTES,
     IndeterminateError,
     Reply,
     ServerUnreachableError,
     error_code,
+    gzip_body,
 )
 from mobile_sync.client.uploads import ResumableUpload, UploadStats
 from mobile_sync.protocol.models import Hello, PullResponse, PushResponse
@@ -158,6 +163,8 @@ class _Sync:
         self.result = SyncResult(outcome=SyncOutcome.COMPLETED)
         self.limits = DEFAULT_LIMITS
         self.server_epoch: str | None = None
+        #: Codings the server said it decodes in a push body (none until hello says so).
+        self.request_encodings: frozenset[str] = frozenset()
         self.replaced = False
         self.probed = False
 
@@ -233,6 +240,7 @@ class _Sync:
             self.client.apply_revocation("the server reports this device as revoked")
             raise _StopError(SyncOutcome.REVOKED, "hello: this device was revoked")
         self.limits = Limits(hello.max_batch_bytes, hello.max_batch_ops, hello.max_chunk_bytes)
+        self.request_encodings = frozenset(e.lower() for e in hello.request_encodings)
         self.server_epoch = hello.epoch
         known = self.store.meta("epoch")
         if known is None:
@@ -322,12 +330,17 @@ class _Sync:
         with self.store.transaction() as connection:
             outbox.note_attempt(connection, op_ids, self.client.clock.wall_ms())
         crash.point("before_send")
+        headers = {"Idempotency-Key": str(batch_id), "Content-Type": "application/json"}
+        # The batch limits count the decoded bytes (as the server does); only the wire shrinks.
+        compressed = "gzip" in self.request_encodings and len(body) >= GZIP_MIN_BYTES
+        if compressed:
+            headers["Content-Encoding"] = "gzip"
         try:
             reply = self.http.request(
                 "POST",
                 f"{SYNC}/push",
-                content=body,
-                headers={"Idempotency-Key": str(batch_id), "Content-Type": "application/json"},
+                content=gzip_body(body) if compressed else body,
+                headers=headers,
                 parse=_parse_push(batch_id),
             )
         except ServerUnreachableError as exc:
@@ -337,6 +350,10 @@ class _Sync:
             raise
         crash.point("after_send_before_ack")
         self._common(reply, "push")
+        if reply.status == 415 and compressed:
+            # Nothing was stored (4xx); the same batch, plain, is the same Idempotency-Key.
+            self.request_encodings = frozenset()
+            return self._push_batch(batch_id, batch, body)
         if reply.status == 413:
             return "too_large"
         answer = reply.value

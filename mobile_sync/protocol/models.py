@@ -182,6 +182,8 @@ class PullResponse(BaseModel):
 
 
 class Hello(BaseModel):
+    """What the server can do and its limits; also the clock probe that opens every sync."""
+
     protocol_versions: list[int]
     min_client_version: str
     max_batch_bytes: int
@@ -194,3 +196,13 @@ class Hello(BaseModel):
     tombstone_horizon_s: int
     epoch: str
     device_status: Literal["active", "revoked"] = "active"
+    request_encodings: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Content codings the server decodes in a push body (`Content-Encoding`), e.g. "
+            '`["gzip"]`. The decoded body is held to `max_batch_bytes` and is the batch '
+            "(the Idempotency-Key fingerprint is over it, so a batch resent in another coding "
+            "is the same batch). Empty, or absent (servers before it): send bodies "
+            "uncompressed. Answers are compressed independently, on `Accept-Encoding`."
+        ),
+    )

@@ -62,6 +62,7 @@ from server.reports.schemas import ReportCreate
 from server.settings import Settings, SyncSettings
 from server.sync import changes, clock, ops
 from server.sync.context import DeviceContext, now_ms
+from server.sync.encoding import REQUEST_ENCODINGS
 from server.sync.models import (
     Change as ChangeRow,
 )
@@ -167,6 +168,7 @@ def hello(session: Session, ctx: DeviceContext, settings: SyncSettings) -> Hello
         server_time_ms=now_ms(),
         tombstone_horizon_s=settings.tombstone_horizon_days * 86_400,
         epoch=str(current_epoch(session)),
+        request_encodings=list(REQUEST_ENCODINGS),
     )
 
 

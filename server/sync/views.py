@@ -1,5 +1,9 @@
 """Offline sync: /sync/v1 (SYNC.md §4.2). Devices authenticate with their own credential
-(``Authorization: Bearer vgd.…``) and say on every request what their clock reads."""
+(``Authorization: Bearer vgd.…``) and say on every request what their clock reads.
+
+A push body may come gzipped (``Content-Encoding: gzip``, advertised by hello's
+``request_encodings``); it is decoded under the batch size limit before anything else reads it,
+and the decoded bytes are the batch (see ``server.sync.encoding``)."""
 
 from __future__ import annotations
 
@@ -29,11 +33,12 @@ from server.errors import (
     IdempotencyKeyReusedError,
     MalformedRequestError,
     PayloadTooLargeError,
+    UnsupportedContentEncodingError,
     UnsupportedMediaTypeError,
 )
 from server.reports import service as reports
 from server.settings import Settings
-from server.sync import service, uploads
+from server.sync import encoding, service, uploads
 from server.sync.models import SyncBatch
 from server.sync.schemas import ReportHistory
 from server.sync.service import DeviceContext, now_ms
@@ -99,6 +104,28 @@ async def read_body(request: Request) -> bytes:
 
 
 RawBody = Annotated[bytes, Depends(read_body)]
+
+
+async def read_push_body(
+    request: Request,
+    settings: AppSettings,
+    content_encoding: Annotated[str | None, Header()] = None,
+) -> bytes:
+    """The push batch as the device wrote it: a gzip body decoded piece by piece as it arrives,
+    and either kind held to ``max_batch_bytes`` (413 the moment it passes, nothing stored)."""
+    limit = settings.sync.max_batch_bytes
+    if encoding.request_coding(content_encoding) is None:
+        body = await request.body()
+        if len(body) > limit:
+            raise encoding.batch_too_large(limit)
+        return body
+    decoder = encoding.CappedGunzip(limit)
+    async for piece in request.stream():
+        decoder.feed(piece)
+    return decoder.finish()
+
+
+PushBody = Annotated[bytes, Depends(read_push_body)]
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -174,17 +201,13 @@ def _remember_batch(
     },
 )
 def push(
-    body: RawBody,
     session: DbSession,
     device: CurrentDevice,
+    # After the device: nothing is decoded for a request without a valid credential.
+    body: PushBody,
     settings: AppSettings,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> PushResponse:
-    limit = settings.sync.max_batch_bytes
-    if len(body) > limit:
-        raise PayloadTooLargeError(
-            f"A push batch may be at most {limit} bytes; split it (hello says max_batch_bytes)."
-        )
     if not idempotency_key:
         raise MalformedRequestError.on("header:Idempotency-Key", "is required (the batch_id)")
     try:
@@ -205,6 +228,7 @@ def push(
         raise PayloadTooLargeError(
             f"A push batch may hold at most {settings.sync.max_batch_ops} operations."
         )
+    # Over the decoded bytes: a batch resent gzipped (or plain) is still the same batch.
     _remember_batch(session, device, batch.batch_id, _body_sha256(body))
     # JSON can carry a NUL character only as the escape \u0000: without one, no op holds it.
     may_hold_nul = b"\\u0000" in body
@@ -289,9 +313,15 @@ def upload_chunk(
     device: CurrentDevice,
     settings: AppSettings,
     content_type: Annotated[str | None, Header()] = None,
+    content_encoding: Annotated[str | None, Header()] = None,
     upload_offset: Annotated[str | None, Header()] = None,
     upload_checksum: Annotated[str | None, Header()] = None,
 ) -> Response:
+    if (content_encoding or "identity").strip().lower() != "identity":
+        # Offsets and checksums count the file's bytes; a coded chunk would be stored coded.
+        raise UnsupportedContentEncodingError(
+            "Upload chunks are sent as they are, without a Content-Encoding.", accepted=()
+        )
     if (content_type or "").split(";")[0].strip() != "application/offset+octet-stream":
         raise UnsupportedMediaTypeError(
             "Chunks are sent as Content-Type: application/offset+octet-stream."

@@ -8,6 +8,7 @@ damaged chunks, …), each consumed once unless told otherwise.
 
 from __future__ import annotations
 
+import gzip
 import time
 import uuid
 from collections.abc import Callable
@@ -35,7 +36,9 @@ class Sent:
     method: str
     path: str
     headers: httpx.Headers
+    #: The body as the server reads it: decoded if it was sent gzipped (``wire`` as sent).
     content: bytes
+    wire: bytes = b""
 
 
 @dataclass
@@ -70,9 +73,10 @@ class FaultyTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
-        self.sent.append(
-            Sent(request.method, request.url.path, request.headers, bytes(request.content))
-        )
+        wire = bytes(request.content)
+        coded = request.headers.get("Content-Encoding", "").lower() == "gzip"
+        content = gzip.decompress(wire) if coded else wire
+        self.sent.append(Sent(request.method, request.url.path, request.headers, content, wire))
         for armed in self.armed:
             if armed.times <= 0 or request.method != armed.method:
                 continue
@@ -134,7 +138,9 @@ def rewrite_json(change: Callable[[Any], Any]) -> Fault:
         response = inner.handle_request(request)
         response.read()
         headers = {
-            k: v for k, v in response.headers.items() if k.lower() not in ("content-length",)
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() not in ("content-length", "content-encoding")  # rewritten plain
         }
         return httpx.Response(
             response.status_code, headers=headers, json=change(response.json()), request=request
