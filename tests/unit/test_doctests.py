@@ -8,9 +8,14 @@ import pkgutil
 
 import pytest
 
+import alerts
 import geo
 
-MODULES = sorted(name for _, name, _ in pkgutil.iter_modules(geo.__path__, "geo."))
+MODULES = sorted(
+    name
+    for package in (geo, alerts)
+    for _, name, _ in pkgutil.iter_modules(package.__path__, f"{package.__name__}.")
+)
 
 
 @pytest.mark.parametrize("name", MODULES)
