@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from mobile_sync.protocol.models import PROTOCOL_VERSION
+from server.alerts_inbox.views import router as alerts_router
 from server.audit.views import router as audit_router
 from server.auth.passwords import PasswordService
 from server.auth.throttle import LoginThrottler
@@ -90,7 +91,9 @@ def create_app(
         app.state.session_factory = factory
         jobs = queue or make_queue(settings)
         install_after_commit_hook(factory, jobs)
-        job_context.configure(job_context.JobContext(settings=settings, session_factory=factory))
+        job_context.configure(
+            job_context.JobContext(settings=settings, session_factory=factory, queue=jobs)
+        )
         ticker = None
         if queue is None and not settings.queue.redis_url and settings.hotspots.background:
             # Embedded mode: the periodic jobs run here, as `vigil worker` would run them.
@@ -129,6 +132,10 @@ def create_app(
             {"name": "users", "description": "Accounts and roles (admin)."},
             {"name": "devices", "description": "Field devices, revocable in one request."},
             {"name": "taxonomy", "description": "Incident categories and crosswalks."},
+            {
+                "name": "alerts",
+                "description": "Alerts for my unit and chain: acknowledge, resolve, silence, CAP.",
+            },
             {"name": "audit", "description": "The hash-chained audit log (admin)."},
             {"name": "sync", "description": "Offline sync for field devices (protocol v1)."},
             {"name": "operations", "description": "Health and readiness."},
@@ -161,6 +168,7 @@ def create_app(
         sites_router,
         coverage_router,
         audit_router,
+        alerts_router,
     ):
         # Directly on the app, so each route's path (in logs, in the OpenAPI) is the full one.
         app.include_router(

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from mobile_sync.client.cli import field_app
 from server.access.policy import system_actor
+from server.alerts_inbox.cli import alerts_app
 from server.auth.passwords import PasswordService
 from server.db import migrate
 from server.db.session import create_engine_for, create_session_factory, is_sqlite, transaction
@@ -44,6 +45,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(field_app, name="field")
 app.add_typer(sync_app, name="sync")
 app.add_typer(assets_app, name="assets")
+app.add_typer(alerts_app, name="alerts")
 app.command("map")(map_command)
 
 console = Console(stderr=True)
@@ -145,9 +147,14 @@ def worker(
     if not settings.queue.redis_url:
         raise _fail("VIGIL_REDIS_URL is not set: without Redis, jobs run inside `vigil serve`")
     configure_logging(settings.log_level)
+    from server.worker.queue import RqQueue
+
     engine = create_engine_for(settings)
+    jobs = RqQueue(settings.queue.redis_url, settings.queue.queue_name)
     context.configure(
-        context.JobContext(settings=settings, session_factory=create_session_factory(engine))
+        context.JobContext(
+            settings=settings, session_factory=create_session_factory(engine), queue=jobs
+        )
     )
     connection = Redis.from_url(settings.queue.redis_url)
     queue = Queue(settings.queue.queue_name, connection=connection)
@@ -625,11 +632,13 @@ def demo(
         console.print(
             f"loaded {loaded.units} units, {loaded.users} users, "
             f"{loaded.imported_events} UCDP events, {loaded.field_reports} field reports, "
-            f"{loaded.sites} protected sites, {loaded.patrols} patrol tracks"
+            f"{loaded.sites} protected sites, {loaded.patrols} patrol tracks, "
+            f"{loaded.alerts} alerts"
         )
     console.print("users: admin, analyst, commander, protection, officer")
     _print_history_hotspots(engine, settings)
     _print_gaps(engine, settings)
+    _print_alerts(engine)
     engine.dispose()
     if load_only:
         return
@@ -717,6 +726,26 @@ def _print_gaps(engine: object, settings: Settings) -> None:
             f"  {where} ({','.join(row.reasons)}): {seen}, "
             f"{codes.get(row.unit_id, 'no unit') if row.unit_id else 'no unit'}"
         )
+
+
+def _print_alerts(engine: object) -> None:
+    """The demo's open alerts: who must act, and whether anyone has."""
+    from server.alerts_inbox.models import Alert
+    from server.units.models import Unit
+
+    with transaction(create_session_factory(engine)) as session:  # type: ignore[arg-type]
+        codes = dict(session.execute(select(Unit.id, Unit.code)).all())
+        rank = {"red": 0, "amber": 1, "yellow": 2}
+        open_alerts = sorted(
+            session.scalars(select(Alert).where(Alert.state == "open")),
+            key=lambda a: (rank.get(a.severity, 3), a.id),
+        )
+    console.print(
+        f"open alerts: {len(open_alerts)} — `vigil alerts list --as commander` for the inbox"
+    )
+    for alert in open_alerts[:6]:
+        unit = codes.get(alert.chain[0], "?")
+        console.print(f"  {alert.severity.upper():6} {alert.title} → {unit}", markup=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point

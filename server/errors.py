@@ -23,6 +23,8 @@ officer's app can show. Nothing else in the server builds an error response.
     ├── UnsupportedMediaTypeError    415
     │   └── UnsupportedContentEncodingError  a body coding not decoded (carries Accept-Encoding)
     ├── ValidationFailedError        422  domain validation, naming the field
+    │                                     (and alerts.AlertError from the alert core: 422,
+    │                                      AlertStateError 409)
     │   ├── IdempotencyKeyReusedError     the same Idempotency-Key with another body
     │   └── AttachmentHashMismatchError   the uploaded bytes do not hash to the manifest
     ├── ClientTooOldError            426  upgrade the app (its outbox is kept and still pushed)
@@ -49,6 +51,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from alerts.errors import AlertError, AlertStateError, RuleError
 from geo import InvalidCellError
 from server.taxonomy.codes import UnknownCategoryError
 
@@ -401,6 +404,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body("validation_failed", str(exc), [error], _request_id(request)),
             status_code=422,
+        )
+
+    @app.exception_handler(AlertError)
+    async def _alert_refused(request: Request, exc: AlertError) -> JSONResponse:
+        # Rules, matchers and silences the alert core cannot run: the field is named when the
+        # core knows it (a rule's path), else the whole request body.
+        status, code = (
+            (409, "conflict")
+            if isinstance(exc, AlertStateError)
+            else (
+                422,
+                "validation_failed",
+            )
+        )
+        field = exc.path if isinstance(exc, RuleError) and exc.path else "body"
+        return JSONResponse(
+            error_body(code, str(exc), [FieldError(field, str(exc))], _request_id(request)),
+            status_code=status,
         )
 
     @app.exception_handler(InvalidCellError)

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from geo import MAX_STORED_RESOLUTION, MIN_STORED_RESOLUTION
 
 __all__ = [
+    "AlertSettings",
     "AuthSettings",
     "CoverageSettings",
     "DatabaseSettings",
@@ -266,6 +267,39 @@ class MapSettings(BaseSettings):
     session_max_hours: int = Field(default=12, ge=1, le=12)
 
 
+class AlertSettings(BaseSettings):
+    """``VIGIL_ALERTS_*``: raising, routing and delivering alerts."""
+
+    model_config = _env("VIGIL_ALERTS_")
+
+    enabled: bool = True
+    #: The unit that takes alerts for cells outside every AOR (and unknown component units).
+    operations_centre_code: str = "joc"
+    #: Seconds between runs of the alert tick (group flushes, escalation, auto-resolve,
+    #: undelivered sweeps); escalation timers on rq fire on time regardless.
+    tick_seconds: int = Field(default=15, ge=1, le=600)
+    #: Outbox rows taken per transaction by the drain job.
+    outbox_batch: int = Field(default=200, ge=1, le=5000)
+    #: Sender of CAP messages (CAP ``sender``: no spaces), and the link base for alert views.
+    cap_sender: str = "vigil@mission.local"
+    public_base_url: str = "http://127.0.0.1:8000"
+    #: Hotspot, surge and precursor alerts are raised for these windows only (days).
+    hotspot_window_days: int = Field(default=30, ge=1)
+    #: ... at this resolution, from the mission root's picture (one alert per cell, not one
+    #: per nested AOR that analyses it).
+    hotspot_resolution: int = Field(default=6, ge=4, le=10)
+    #: Delivery: webhook timeout, SMTP server for e-mail recipients.
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_sender: str = "vigil-alerts@mission.local"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    #: Notifications that stayed undelivered this long are handed to a delivery job again.
+    redeliver_after_s: int = Field(default=60, ge=5)
+
+
 class Settings(BaseSettings):
     """All of Vigil's settings. Build once per process with :meth:`load`; never at import time."""
 
@@ -282,6 +316,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     coverage: CoverageSettings = Field(default_factory=CoverageSettings)
     maps: MapSettings = Field(default_factory=MapSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @model_validator(mode="after")
     def _coverage_within_the_mission(self) -> Settings:

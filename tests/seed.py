@@ -4,6 +4,8 @@ role. Built through the real services, so the seed itself exercises AOR cells an
     mission-hq (root, sees whole mission) ── AOR: lon 20.0–21.0, lat 5.5–6.0
     ├── joc (operations centre, sees whole mission)              users: analyst
     ├── human-rights (civilian section, sees whole mission)       users: protection
+    ├── women-protection, child-protection (sections, see whole mission)
+    ├── conduct-discipline (section; misconduct alerts go here only)  users: conduct
     └── force-hq ── AOR: whole box
         ├── sector-a ── lon 20.0–20.5                              users: commander_a
         │   └── bn-a1 ── lon 20.0–20.5                             users: officer_a
@@ -87,6 +89,33 @@ UNITS = [
         True,
     ),
     (
+        "women-protection",
+        "Women Protection Advisers",
+        UnitKind.CIVILIAN_SECTION,
+        Component.CIVILIAN,
+        "mission-hq",
+        None,
+        True,
+    ),
+    (
+        "child-protection",
+        "Child Protection Section",
+        UnitKind.CIVILIAN_SECTION,
+        Component.CIVILIAN,
+        "mission-hq",
+        None,
+        True,
+    ),
+    (
+        "conduct-discipline",
+        "Conduct and Discipline",
+        UnitKind.CIVILIAN_SECTION,
+        Component.CIVILIAN,
+        "mission-hq",
+        None,
+        False,
+    ),
+    (
         "force-hq",
         "Force HQ",
         UnitKind.FORCE_HQ,
@@ -157,6 +186,7 @@ USERS = [
     ("protection", Role.PROTECTION_OFFICER, "human-rights"),
     ("commander_a", Role.COMMANDER, "sector-a"),
     ("commander_b", Role.COMMANDER, "sector-b"),
+    ("conduct", Role.ANALYST, "conduct-discipline"),
     ("officer_a", Role.FIELD_OFFICER, "bn-a1"),
     ("officer_b", Role.FIELD_OFFICER, "bn-b1"),
 ]

@@ -1,5 +1,17 @@
 """Imports every ORM model so the metadata is complete (for Alembic and for tests)."""
 
+from server.alerts_inbox.models import (
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    AlertEvent,
+    AlertGroupState,
+    AlertNotification,
+    AlertOutbox,
+    AlertRule,
+    AlertSilence,
+    AlertSubject,
+)
 from server.audit.models import AuditChainHead, AuditEvent
 from server.auth.models import LoginThrottle
 from server.coverage.models import CellLastPresence, CoverageDirty, PatrolCell
@@ -26,6 +38,16 @@ from server.units.models import AorCell, AorVersion, Unit
 from server.users.models import User
 
 __all__ = [
+    "Alert",
+    "AlertChannel",
+    "AlertDelivery",
+    "AlertEvent",
+    "AlertGroupState",
+    "AlertNotification",
+    "AlertOutbox",
+    "AlertRule",
+    "AlertSilence",
+    "AlertSubject",
     "AorCell",
     "AorVersion",
     "Attachment",

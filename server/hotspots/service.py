@@ -43,7 +43,7 @@ from server.errors import ValidationFailedError
 from server.hotspots.models import HotspotCell, HotspotDirty, HotspotSnapshot
 from server.incidents.models import Incident, IncidentStatus
 from server.reports.enums import VerificationState
-from server.settings import Settings
+from server.settings import AlertSettings, Settings
 from server.taxonomy.codes import TAXONOMY, Sensitivity, get_category
 from server.units.models import AorCell, AorVersion, Unit
 
@@ -778,14 +778,58 @@ def compute_snapshots(
     return analyses
 
 
+def _previous_snapshot_id(session: Session, analysis: Analysis) -> int | None:
+    return session.scalar(
+        select(HotspotSnapshot.id)
+        .where(
+            HotspotSnapshot.aor_version_id == analysis.aor_version_id,
+            HotspotSnapshot.resolution == analysis.resolution,
+            HotspotSnapshot.window_days == analysis.window_days,
+            HotspotSnapshot.audience == analysis.audience,
+            HotspotSnapshot.as_of < analysis.as_of,
+        )
+        .order_by(HotspotSnapshot.as_of.desc())
+        .limit(1)
+    )
+
+
+def _raises_alerts(session: Session, analysis: Analysis, alerts: AlertSettings) -> bool:
+    """Hotspot alerts come from one picture: the mission root's AOR, the general audience (a
+    commander's alert must not locate a sensitive case), the alert window and resolution."""
+    if not alerts.enabled or analysis.audience != GENERAL:
+        return False
+    if analysis.window_days != alerts.hotspot_window_days:
+        return False
+    if analysis.resolution != alerts.hotspot_resolution:
+        return False
+    unit = session.get(Unit, analysis.unit_id)
+    return unit is not None and unit.parent_id is None
+
+
 def store_snapshots(
-    session: Session, analyses: Sequence[Analysis], *, aor_version_id: int, retention: int
+    session: Session,
+    analyses: Sequence[Analysis],
+    *,
+    aor_version_id: int,
+    retention: int,
+    alerts: AlertSettings | None = None,
 ) -> int:
-    """Store computed pictures and prune the AOR's old snapshots."""
+    """Store computed pictures and prune the AOR's old snapshots. With ``alerts``, the
+    picture that raises hotspot alerts puts its class changes on the alert outbox, in this
+    transaction."""
+    from server.alerts_inbox import service as alert_service
+
     if session.get(AorVersion, aor_version_id) is None:
         return 0  # the AOR version went away while it was being analysed
     for analysis in analyses:
-        store(session, analysis)
+        watched = alerts is not None and _raises_alerts(session, analysis, alerts)
+        previous = _previous_snapshot_id(session, analysis) if watched else None
+        snapshot = store(session, analysis)
+        if watched:
+            session.flush()
+            alert_service.record_snapshot_transitions(
+                session, snapshot_id=snapshot.id, previous_snapshot_id=previous
+            )
     prune(session, aor_version_id=aor_version_id, keep=retention)
     session.flush()
     return len(analyses)
@@ -807,7 +851,11 @@ def recompute(
     for aor in session.scalars(statement).all():
         analyses = compute_snapshots(session, settings=settings, as_of=as_of, aor=aor)
         stored += store_snapshots(
-            session, analyses, aor_version_id=aor.id, retention=settings.hotspots.retention
+            session,
+            analyses,
+            aor_version_id=aor.id,
+            retention=settings.hotspots.retention,
+            alerts=settings.alerts,
         )
     return stored
 

@@ -594,6 +594,12 @@ def create_many(
             for row in rows
         ],
     )
+    if any(row["origin"] is ReportOrigin.FIELD for row in rows):
+        from server.alerts_inbox import service as alerts
+
+        alerts.record_reports(
+            session, [row["id"] for row in rows if row["origin"] is ReportOrigin.FIELD]
+        )
     return [row["id"] for row in rows]
 
 

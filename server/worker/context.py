@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +23,9 @@ __all__ = ["JobContext", "configure", "current", "job_session"]
 class JobContext:
     settings: Settings
     session_factory: sessionmaker[Session]
+    #: Where jobs put follow-up jobs (deliveries after a drain, escalation timers); a
+    #: ``server.worker.queue.JobQueue``. None: follow-ups wait for the periodic tick.
+    queue: Any = None
 
 
 _context: JobContext | None = None

@@ -1,15 +1,16 @@
 """Where jobs go: rq on Redis in production, in-process in the embedded default.
 
 Jobs are queued *after* the transaction that calls for them commits, so a job never runs
-against data it cannot see yet, and a rolled-back request queues nothing. (A crash between the
-commit and the enqueue loses the job; the transactional outbox that closes that gap arrives with
-the alerts issue.)
+against data it cannot see yet, and a rolled-back request queues nothing. A crash between the
+commit and the enqueue loses the job, never the work: alert facts wait in the transactional
+outbox (``alert_outbox``) and dirty marks, which the periodic jobs poll.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import event
@@ -30,6 +31,8 @@ RETRY_INTERVALS_S = (10, 60, 300)
 class JobQueue(Protocol):
     def enqueue(self, func: Callable[..., Any], *args: Any) -> None: ...
 
+    def enqueue_at(self, when: datetime, func: Callable[..., Any], *args: Any) -> None: ...
+
 
 class InProcessQueue:
     """Runs each job immediately, in this process, with the same function rq would run."""
@@ -41,6 +44,10 @@ class InProcessQueue:
             # In-process jobs must not fail the request that already committed; log and carry on
             # (the scheduled recompute of later issues catches up).
             log.exception("in-process job failed", extra={"job": func.__name__})
+
+    def enqueue_at(self, when: datetime, func: Callable[..., Any], *args: Any) -> None:
+        # No timers in-process: the periodic alert tick runs what falls due (escalations).
+        return None
 
 
 class RqQueue:
@@ -61,6 +68,17 @@ class RqQueue:
 
         self._queue.enqueue(
             func, *args, retry=Retry(max=len(RETRY_INTERVALS_S), interval=list(RETRY_INTERVALS_S))
+        )
+
+    def enqueue_at(self, when: datetime, func: Callable[..., Any], *args: Any) -> None:
+        """A timer on rq's scheduler (workers run with ``with_scheduler=True``)."""
+        from rq import Retry
+
+        self._queue.enqueue_at(
+            when,
+            func,
+            *args,
+            retry=Retry(max=len(RETRY_INTERVALS_S), interval=list(RETRY_INTERVALS_S)),
         )
 
 

@@ -46,6 +46,8 @@ def periodic_jobs(settings: Settings) -> list[Periodic]:
             float(settings.coverage.dirty_poll_seconds),
         ),
         Periodic("vigil-sync-housekeeping", tasks.sync_housekeeping, 6 * 3600.0),
+        Periodic("vigil-alerts-tick", tasks.alerts_tick, float(settings.alerts.tick_seconds)),
+        Periodic("vigil-alerts-coverage-gaps", tasks.evaluate_coverage_gaps, 15 * 60.0),
     ]
 
 

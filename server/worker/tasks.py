@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+
+from sqlalchemy import func, select
 
 from server.db.base import utcnow
 from server.db.session import read_only
@@ -51,6 +54,7 @@ def _recompute_each(aor_version_ids: list[int]) -> int:
                 analyses,
                 aor_version_id=aor_version_id,
                 retention=context.settings.hotspots.retention,
+                alerts=context.settings.alerts,
             )
     return stored
 
@@ -125,3 +129,130 @@ def sync_housekeeping() -> dict[str, int]:
         extra={"job": "sync_housekeeping", "tombstones": pruned, "uploads": discarded},
     )
     return {"tombstones_pruned": pruned, "uploads_discarded": discarded}
+
+
+# ------------------------------------------------------------------------------------ alerts
+
+
+def _moment(at: str | None) -> datetime:
+    """Jobs run at the current time; tests and replays pass an ISO time instead."""
+    return datetime.fromisoformat(at) if at else utcnow()
+
+
+def _follow_up(notification_ids: list[int], escalations: list[tuple[int, int, datetime]]) -> None:
+    """After the job's commit: a delivery job per external notification, an rq timer per
+    escalation deadline (in-process, the periodic tick stands in for the timers)."""
+    queue = current().queue
+    if queue is None:
+        # No queue (a CLI run, a test): deliver here, one by one; a failure waits for the
+        # tick's sweep of undelivered notifications.
+        for notification_id in notification_ids:
+            try:
+                deliver_alert_notification(notification_id)
+            except Exception:
+                log.warning("alert delivery deferred", extra={"notification": notification_id})
+        return
+    for notification_id in notification_ids:
+        queue.enqueue(deliver_alert_notification, notification_id)
+    for alert_id, level, due in escalations:
+        queue.enqueue_at(due, escalate_alert, alert_id, level)
+
+
+def drain_alert_outbox(at: str | None = None) -> int:
+    """Turn outbox rows into alerts and due notifications, a batch per transaction, until the
+    outbox is empty. Idempotent: processed rows are marked in the transaction that used them,
+    an alert counts each subject once, and the delivery log is unique per step."""
+    from server.alerts_inbox import service as alerts
+    from server.alerts_inbox.models import Alert
+
+    context = current()
+    if not context.settings.alerts.enabled:
+        return 0
+    processed = 0
+    while True:
+        now = _moment(at)
+        with job_session() as session:
+            before = session.scalar(select(func.max(Alert.id))) or 0
+            result = alerts.drain_outbox(session, settings=context.settings, now=now)
+            new_ids = list(session.scalars(select(Alert.id).where(Alert.id > before)))
+            timers = alerts.next_escalation_times(session, new_ids)
+        _follow_up(result.notifications, timers)
+        processed += result.processed
+        if result.processed < context.settings.alerts.outbox_batch:
+            break
+    if processed:
+        log.info("alert outbox drained", extra={"job": "drain_alert_outbox", "count": processed})
+    return processed
+
+
+def deliver_alert_notification(notification_id: int) -> str:
+    """Send one notification (webhook or e-mail). Safe to run twice: a delivered notification
+    is not sent again, and a resend after a crash carries the same idempotency key."""
+    from server.alerts_inbox import delivery
+
+    context = current()
+    return delivery.deliver(
+        context.session_factory, notification_id, settings=context.settings, now=utcnow
+    )
+
+
+def escalate_alert(alert_id: int, level: int, at: str | None = None) -> bool:
+    """rq's timer for one alert's acknowledgement deadline: escalate it if it is still open at
+    ``level`` and due. Idempotent: a second run finds it moved on."""
+    from server.alerts_inbox import service as alerts
+    from server.alerts_inbox.models import Alert
+
+    context = current()
+    now = _moment(at)
+    with job_session() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None or alert.level != level:
+            return False
+        escalated = alerts.escalate_due(session, now=now, alert_ids=[alert_id])
+        notifications = alerts.flush_due_groups(session, settings=context.settings, now=now)
+        timers = alerts.next_escalation_times(session, escalated)
+    _follow_up(notifications, timers)
+    return bool(escalated)
+
+
+def alerts_tick(at: str | None = None) -> dict[str, int]:
+    """The alert clock: drain what the outbox holds, escalate what is overdue, auto-resolve
+    flash alerts that aged out, flush groups whose timers ran out, and hand undelivered
+    notifications to a delivery job again. Every step is idempotent."""
+    from server.alerts_inbox import service as alerts
+
+    context = current()
+    if not context.settings.alerts.enabled:
+        return {}
+    drained = drain_alert_outbox(at)
+    now = _moment(at)
+    with job_session() as session:
+        escalated = alerts.escalate_due(session, now=now)
+        expired = alerts.expire_flash_alerts(session, now=now)
+        notifications = alerts.flush_due_groups(session, settings=context.settings, now=now)
+        retry = alerts.undelivered(session, settings=context.settings, now=now)
+        timers = alerts.next_escalation_times(session, escalated)
+    pending = list(dict.fromkeys([*notifications, *retry]))
+    _follow_up(pending, timers)
+    return {
+        "drained": drained,
+        "escalated": len(escalated),
+        "expired": expired,
+        "notifications": len(pending),
+    }
+
+
+def evaluate_coverage_gaps(at: str | None = None) -> int:
+    """Put every threatened cell's coverage state on the alert outbox (the gap rule raises the
+    overdue ones and clears those that presence has closed), then drain."""
+    from server.alerts_inbox import service as alerts
+
+    context = current()
+    if not context.settings.alerts.enabled:
+        return 0
+    now = _moment(at)
+    with job_session() as session:
+        facts = alerts.gap_facts(session, settings=context.settings, now=now)
+        alerts.record_gaps(session, facts)
+    drain_alert_outbox(at)
+    return len(facts)

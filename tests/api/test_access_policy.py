@@ -59,6 +59,10 @@ KNOWN_PATH_PARAMETERS = (
     "patrol_id",
     "site_id",
     "cell",
+    "alert_id",
+    "rule_id",
+    "silence_id",
+    "channel_id",
 )
 #: Path parameters that name a report or something derived from reports (BOLA targets).
 OBJECT_PARAMETERS = ("report_id", "incident_id")
@@ -115,6 +119,35 @@ def world(api: Any, mission: Any, canaries: CanarySet) -> World:
         json={"name": "IDP site", "kind": "idp_camp", "location": point(*POINT_A1_2)},
     )
     assert site.status_code == 201, site.text
+    # The canaries raised alerts (sensitive ones among them): every alert, as the sections that
+    # see them all find them, plus a silence and a delivery channel.
+    alert_ids = sorted(
+        {
+            str(item["id"])
+            for user in ("protection", "conduct")
+            for item in api.as_(user).get(f"{API}/alerts?limit=500").json()["items"]
+        }
+    )
+    assert alert_ids, "the canary reports raised no alerts"
+    silence = api.as_("commander_a").post(
+        f"{API}/alerts/silences",
+        json={
+            "matchers": ['rule="flash-tension"'],
+            "ends_at": _iso(datetime.now(UTC) + timedelta(hours=1)),
+            "comment": "sweep",
+        },
+    )
+    assert silence.status_code == 201, silence.text
+    channel = api.as_("admin").post(
+        f"{API}/alerts/channels",
+        json={
+            "unit_id": units["bn-a1"],
+            "kind": "webhook",
+            "address": "http://127.0.0.1:9/hook",
+            "secret": "sweep-secret-0123456789",
+        },
+    )
+    assert channel.status_code == 201, channel.text
     out = World(
         canaries=canaries,
         normal_report_id=normal["id"],
@@ -135,6 +168,10 @@ def world(api: Any, mission: Any, canaries: CanarySet) -> World:
             geo_cells.cell_to_string(int(geo_cells.point_cells([lat], [lon], 8)[0]))
             for lon, lat in (POINT_A1_2, POINT_B1)
         ],
+        "alert_id": alert_ids,
+        "rule_id": ["flash-sexual-violence", "flash-misconduct"],
+        "silence_id": [str(silence.json()["id"])],
+        "channel_id": [str(channel.json()["id"])],
     }
     return out
 
@@ -224,6 +261,17 @@ def query_variants(path: str, world: World) -> list[dict[str, Any]]:
         ]
     if path == f"{API}/sites":
         return [{"kind": "idp_camp"}]
+    if path == f"{API}/alerts":
+        return [
+            {"limit": 1},
+            {"state": "open", "severity": "amber"},
+            {"state": "open", "unit_id": world.units["coy-a1-1"]},
+            {"severity": "red"},
+        ]
+    if path == f"{API}/alerts/kpis":
+        return [{"since": _iso(datetime.now(UTC) - timedelta(days=1))}]
+    if path == f"{API}/alerts/silences":
+        return [{"active": "false"}]
     if path == f"{API}/coverage":
         day = datetime.now(UTC)
         return [

@@ -21,7 +21,7 @@ from types import TracebackType
 
 from server.alerts_inbox.notifiers import WebhookSignatureError, verify_webhook
 
-__all__ = ["DROP", "Fail", "ReceivedRequest", "WebhookReceiver"]
+__all__ = ["DROP", "HOLD", "Fail", "ReceivedRequest", "WebhookReceiver"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class Fail:
 
 #: Read the request, then close the connection without a response.
 DROP = "drop"
+#: Accept the request (it counts as received), but answer only after ``release()``: the sender
+#: is left waiting mid-request, where a test can kill it.
+HOLD = "hold"
 
 
 @dataclass
@@ -61,6 +64,7 @@ class _State:
     requests: list[ReceivedRequest] = field(default_factory=list)
     accepted: dict[str, ReceivedRequest] = field(default_factory=dict)
     changed: threading.Condition = field(default_factory=threading.Condition)
+    released: threading.Event = field(default_factory=threading.Event)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -87,14 +91,19 @@ class _Handler(BaseHTTPRequestHandler):
         if status is None:
             self.close_connection = True
             return
+        if action == HOLD:
+            state.released.wait(timeout=60)
         reply = b'{"ok":true}' if 200 <= status < 300 else b'{"ok":false}'
-        self.send_response(status)
-        for name, value in extra.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
+        try:
+            self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+        except OSError:
+            self.close_connection = True  # the sender is gone (a held request whose sender died)
 
     @staticmethod
     def _decide(
@@ -102,6 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> tuple[int | None, dict[str, str]]:
         if action == DROP:
             return None, {}
+        # HOLD falls through: verified and accepted like any request, answered later.
         if isinstance(action, Fail):
             extra = {"Retry-After": action.retry_after} if action.retry_after else {}
             return action.status, extra
@@ -148,6 +158,10 @@ class WebhookReceiver:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/hooks/vigil"
 
+    def release(self) -> None:
+        """Let held requests be answered."""
+        self._server.state.released.set()
+
     def script(self, *actions: Fail | str) -> None:
         """Answer the next requests with these actions (``Fail(...)`` or ``DROP``), in order."""
         with self._server.state.changed:
@@ -183,6 +197,7 @@ class WebhookReceiver:
         return self
 
     def stop(self) -> None:
+        self.release()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
