@@ -416,6 +416,13 @@ def _mission_units() -> tuple[DemoUnit, ...]:
         beside_force(
             "women-protection", "Women Protection", UnitKind.CIVILIAN_SECTION, Component.CIVILIAN
         ),
+        # Misconduct alerts go here and nowhere else (alerts.routing's component routes).
+        beside_force(
+            "conduct-discipline",
+            "Conduct and Discipline Team",
+            UnitKind.CIVILIAN_SECTION,
+            Component.CIVILIAN,
+        ),
         beside_force("police-hq", "Police HQ", UnitKind.POLICE_HQ, Component.POLICE),
         # Formed police units patrol towns the force also holds: their AORs overlap the
         # force's tiling on purpose and sit in the police chain, beside it, not inside it.
@@ -454,8 +461,9 @@ def mission_units() -> list[DemoUnit]:
     """Return the demo mission's units, parents always before their children.
 
     A fictional multidimensional mission: Mission HQ (the root, whole country) with the Joint
-    Operations Centre, an analysis centre and the human rights, child protection and women
-    protection sections beside the force (no AOR of their own; they see the whole mission),
+    Operations Centre, an analysis centre and the human rights, child protection, women
+    protection and conduct and discipline sections beside the force (no AOR of their own;
+    they see the whole mission),
     Police HQ with two formed police units, and Force HQ → four sectors (West, Centre, East,
     Joint Task Force Bangui) → battalions → company operating bases at real towns.
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 from shapely.geometry import mapping
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.access.policy import Actor, actor_for, system_actor
@@ -58,6 +58,7 @@ class DemoLoad:
     field_reports: int = 0
     sites: int = 0
     patrols: int = 0
+    alerts: int = 0
 
 
 def default_ucdp_file() -> Path:
@@ -205,6 +206,22 @@ def _load_patrols(session: Session, settings: Settings, now: datetime) -> int:
     return len(demo_patrols)
 
 
+def _raise_alerts(session_factory: sessionmaker[Session], settings: Settings, now: datetime) -> int:
+    """What the worker would do after the scenario arrived: drain the alert outbox (the field
+    reports' rows, written with them), then put the coverage gaps on it and drain again. The
+    sites and patrols are in by now, so alerts carry their coverage picture and camp labels."""
+    from server.alerts_inbox import service as alerts
+    from server.alerts_inbox.models import Alert
+
+    with transaction(session_factory) as session:
+        while alerts.drain_outbox(session, settings=settings, now=now).processed:
+            pass
+        alerts.record_gaps(session, alerts.gap_facts(session, settings=settings, now=now))
+        while alerts.drain_outbox(session, settings=settings, now=now).processed:
+            pass
+        return int(session.scalar(select(func.count()).select_from(Alert)) or 0)
+
+
 def load(
     *,
     session_factory: sessionmaker[Session],
@@ -242,6 +259,8 @@ def load(
     with transaction(session_factory) as session:
         site_count = load_sites(session, settings)
         patrol_count = _load_patrols(session, settings, moment)
+    say("Raising alerts: field reports, coverage gaps (routed by AOR, with coverage)…")
+    alert_count = _raise_alerts(session_factory, settings, moment)
     return DemoLoad(
         already_loaded=False,
         units=unit_count,
@@ -250,4 +269,5 @@ def load(
         field_reports=field,
         sites=site_count,
         patrols=patrol_count,
+        alerts=alert_count,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import re
 import subprocess
 import sys
 import time
@@ -61,9 +62,16 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     print(f"\ndemo load: {time.perf_counter() - started:.1f} s")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "loaded 57 units" in result.stderr
-    assert "11 protected sites, 12 patrol tracks" in " ".join(result.stderr.split())
+    assert "loaded 58 units" in result.stderr
+    words = " ".join(result.stderr.split())
+    assert "11 protected sites, 12 patrol tracks" in words
     assert "protection gaps now" in result.stderr
+    # The worker's first pass: flash alerts from the field reports, routed to the companies.
+    found = re.search(r"patrol tracks, (\d+) alerts", words)
+    assert found is not None, words
+    raised = int(found.group(1))
+    assert raised >= 10, words
+    assert "RED " in result.stderr and "→ cob-" in result.stderr
     return data_dir
 
 
@@ -185,6 +193,28 @@ def test_demo_serves_the_car_scenario(demo_dir: Path) -> None:
         )
         assert plan.status_code == 200, plan.text
         assert plan.json()["summary"]["threat_covered"] > 0
+        # the commander of Sector Centre has the alerts of the Bambari companies to act on,
+        # each with its coverage picture; the officer (a field role) may not acknowledge
+        inbox = httpx.get(
+            f"{base}/api/v1/alerts", params={"state": "open"}, headers=tokens["commander"]
+        ).json()["items"]
+        assert inbox and all(a["coverage"] for a in inbox)
+        assert any(a["responsible_unit"] == "cob-bambari" for a in inbox)
+        attack = next(a for a in inbox if a["severity"] == "red")
+        refused = httpx.post(
+            f"{base}/api/v1/alerts/{attack['id']}/acknowledgement",
+            json={},
+            headers=tokens["officer"],
+        )
+        assert refused.status_code in (403, 404)
+        acked = httpx.post(
+            f"{base}/api/v1/alerts/{attack['id']}/acknowledgement",
+            json={"note": "patrol tasked"},
+            headers=tokens["commander"],
+        )
+        assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
+        cap_doc = httpx.get(f"{base}/api/v1/alerts/{attack['id']}.cap", headers=tokens["commander"])
+        assert cap_doc.status_code == 200 and b"<scope>Restricted</scope>" in cap_doc.content
     finally:
         server.terminate()
         server.wait(timeout=20)
