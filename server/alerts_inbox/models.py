@@ -54,6 +54,7 @@ class Alert(Base):
     __table_args__ = (
         Index("ix_alerts_state_escalate_at", "state", "escalate_at"),
         Index("ix_alerts_unit_state", "responsible_unit_id", "state"),
+        Index("ix_alerts_group_key", "group_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -976,19 +976,21 @@ def _flush_one(
     sequence = state.sequence
     outgoing: list[int] = []
     channels: list[AlertChannel | None] = [None, *_channels(session, unit.id)]
+    # What was already logged for these alerts: one query, not one per (alert, channel).
+    logged = {
+        (row[0], row[1], row[2])
+        for row in session.execute(
+            select(AlertDelivery.alert_id, AlertDelivery.recipient, AlertDelivery.step).where(
+                AlertDelivery.alert_id.in_([a.id for a in told])
+            )
+        )
+    }
     for channel in channels:
         recipient = f"u{unit.id}:" + (f"c{channel.id}" if channel else "inbox")
         fresh = []
         for alert in told:
             step = _step(alert, msg_type, sequence, repeat)
-            exists = session.scalar(
-                select(AlertDelivery.id).where(
-                    AlertDelivery.alert_id == alert.id,
-                    AlertDelivery.recipient == recipient,
-                    AlertDelivery.step == step,
-                )
-            )
-            if exists is None:
+            if (alert.id, recipient, step) not in logged:
                 fresh.append((alert, step))
         if not fresh:
             continue

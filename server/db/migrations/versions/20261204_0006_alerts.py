@@ -218,6 +218,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_alerts_unit_state", "alerts", ["responsible_unit_id", "state"], unique=False
     )
+    op.create_index("ix_alerts_group_key", "alerts", ["group_key"], unique=False)
     op.create_table(
         "alert_deliveries",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -317,6 +318,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_alert_deliveries_notification_id"), table_name="alert_deliveries")
     op.drop_index(op.f("ix_alert_deliveries_alert_id"), table_name="alert_deliveries")
     op.drop_table("alert_deliveries")
+    op.drop_index("ix_alerts_group_key", table_name="alerts")
     op.drop_index("ix_alerts_unit_state", table_name="alerts")
     op.drop_index("ix_alerts_state_escalate_at", table_name="alerts")
     op.drop_index(op.f("ix_alerts_rule_id"), table_name="alerts")
