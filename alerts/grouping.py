@@ -91,6 +91,8 @@ class Inhibition:
     name: str
     source: tuple[Matcher, ...]
     target: tuple[Matcher, ...]
+    #: Labels that must be equal on source and target (Alertmanager's ``equal``).
+    equal: tuple[str, ...] = ()
 
 
 DEFAULT_INHIBITIONS: tuple[Inhibition, ...] = (
@@ -98,6 +100,14 @@ DEFAULT_INHIBITIONS: tuple[Inhibition, ...] = (
         "red-attack-mutes-amber-tension",
         source=parse_matchers(['severity="red"', 'type="flash"']),
         target=parse_matchers(['severity="amber"', 'rule=~".*(tension|precursor|surge).*"']),
+    ),
+    # One report can meet two rules (a killing; a killing of five or more): the red alert
+    # says it all, the amber one for the same category there is noise.
+    Inhibition(
+        "red-flash-mutes-amber-flash-of-its-category",
+        source=parse_matchers(['severity="red"', 'type="flash"']),
+        target=parse_matchers(['severity="amber"', 'type="flash"']),
+        equal=("category",),
     ),
 )
 
@@ -130,6 +140,8 @@ def inhibited_by(
             continue
         for inhibition in candidates:
             if not matches_all(inhibition.source, source) or "cell" not in source:
+                continue
+            if any(source.get(label) != target.get(label) for label in inhibition.equal):
                 continue
             area = source.get("parent_cell") or source["cell"]
             if _within(target_cell, geo_cells.cell_from_string(area)):

@@ -161,10 +161,18 @@ def alert_payload(alert: Alert, settings: Settings) -> dict[str, Any]:
     }
 
 
+#: One webhook notifier (one httpx client, its connection pool and TLS context) per process
+#: and timeout: building a client per delivery cost more than the delivery (bench_alerts.py).
+_WEBHOOKS: dict[float, WebhookNotifier] = {}
+
+
 def notifier_for(kind: str, settings: Settings) -> Notifier:
     """The channel implementation for ``kind`` with the deployment's settings."""
     if kind == "webhook":
-        return WebhookNotifier(timeout_s=settings.alerts.webhook_timeout_s)
+        timeout = settings.alerts.webhook_timeout_s
+        if timeout not in _WEBHOOKS:
+            _WEBHOOKS[timeout] = WebhookNotifier(timeout_s=timeout)
+        return _WEBHOOKS[timeout]
     if kind == "email":
         alerts = settings.alerts
         if not alerts.smtp_host:

@@ -232,14 +232,21 @@ def load_rules(session: Session) -> list[Rule]:
     return rules
 
 
+#: Parsed rules by (id, version, updated_at): a rule is read for every alert a job touches.
+_PARSED: dict[tuple[str, int, datetime], Rule | None] = {}
+
+
 def _rule_for(session: Session, rule_id: str) -> Rule | None:
     stored = session.get(AlertRule, rule_id)
     if stored is None:
         return None
-    try:
-        return parse_rule(stored.definition)
-    except AlertError:
-        return None
+    key = (stored.id, stored.version, stored.updated_at)
+    if key not in _PARSED:
+        try:
+            _PARSED[key] = parse_rule(stored.definition)
+        except AlertError:
+            _PARSED[key] = None
+    return _PARSED[key]
 
 
 def list_rules(*, session: Session) -> list[AlertRule]:
@@ -1154,7 +1161,7 @@ def next_escalation_times(
 # ------------------------------------------------------------------------------ reading
 
 
-def _visible(actor: Actor, alert: Alert) -> bool:
+def visible(actor: Actor, alert: Alert) -> bool:
     """Need-to-know for alerts: the chain and component units it routes to, the units above
     its responsible unit's ground, the whole-mission units; strictly confidential ones
     (conduct and discipline) only to the units they are routed to."""
@@ -1170,7 +1177,7 @@ def _visible(actor: Actor, alert: Alert) -> bool:
 
 def get_or_raise(*, session: Session, alert_id: int, actor: Actor) -> Alert:
     alert = session.get(Alert, alert_id)
-    if alert is None or not _visible(actor, alert):
+    if alert is None or not visible(actor, alert):
         if alert is not None:
             audit.record_denial(
                 session,
@@ -1214,7 +1221,7 @@ def list_(
         page = list(session.scalars(page_statement))
         if not page:
             break
-        out.extend(a for a in page if _visible(actor, a))
+        out.extend(a for a in page if visible(actor, a))
         batch_after = page[-1].id
     return out[:limit]
 
@@ -1423,7 +1430,7 @@ def kpis(
             resolved_at=a.resolved_at,
         )
         for a in session.scalars(statement)
-        if _visible(actor, a)
+        if visible(actor, a)
     ]
     return time_to_act(rows, now=now)
 

@@ -9,6 +9,7 @@ without need-to-know counts normal-tier incidents only.
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -170,9 +171,96 @@ def _gaps(session: Session, actor: Actor, settings: Settings, now: datetime, pag
         )
 
 
+_SEVERITY_RANK = {"red": 0, "amber": 1, "yellow": 2}
+ACK_CHART_DAYS = 14
+
+
+def _age(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h {minutes % 60:02d}"
+    return f"{minutes // 1440} days"
+
+
+def _alerts(session: Session, actor: Actor, now: datetime, page: JocPage) -> None:
+    """Open alerts for the actor's units and chain, gravest first, with what an acknowledge
+    button needs; and acknowledgements of the last 24 h, so the watch sees what was taken."""
+    from server.alerts_inbox import service as alert_service
+
+    names = dict(session.execute(select(Unit.id, Unit.name)).all())
+    open_alerts = alert_service.list_(session=session, actor=actor, state="open", limit=200)
+    taken = [
+        a
+        for a in alert_service.list_(session=session, actor=actor, state="acknowledged", limit=100)
+        if a.acknowledged_at is not None and now - a.acknowledged_at <= timedelta(hours=24)
+    ]
+    acting = actor.role in alert_service.ACTING_ROLES
+    for alert in (
+        sorted(
+            open_alerts,
+            key=lambda a: (_SEVERITY_RANK.get(a.severity, 3), -a.created_at.timestamp()),
+        )
+        + taken
+    ):
+        escalates = (
+            _age((alert.escalate_at - now).total_seconds())
+            if alert.escalate_at is not None and alert.escalate_at > now
+            else None
+        )
+        page.alerts.append(
+            {
+                "id": alert.id,
+                "severity": alert.severity,
+                "state": alert.state,
+                "title": alert.title,
+                "summary": alert.summary,
+                "coverage": alert.coverage,
+                "unit": names.get(alert.chain[alert.level], "?"),
+                "level": alert.level,
+                "age": _age((now - alert.created_at).total_seconds()),
+                "escalates_in": escalates,
+                "muted": bool(alert.silenced_by or alert.inhibited_by_alert_id),
+                "can_ack": acting and alert.state == "open",
+                "ack_note": alert.ack_note or "",
+            }
+        )
+    red = sum(1 for a in open_alerts if a.severity == "red")
+    page.alerts_note = (
+        f"{len(open_alerts)} open ({red} red), {len(taken)} acknowledged in the last 24 h."
+    )
+    _ack_chart(session, actor, now, page)
+
+
+def _ack_chart(session: Session, actor: Actor, now: datetime, page: JocPage) -> None:
+    """Median minutes from an alert to its acknowledgement, per day the alert was raised."""
+    from server.alerts_inbox import service as alert_service
+    from server.alerts_inbox.models import Alert
+
+    since = now - timedelta(days=ACK_CHART_DAYS)
+    spans: dict[date, list[float]] = {}
+    for alert in session.scalars(
+        select(Alert).where(Alert.created_at >= since, Alert.acknowledged_at.is_not(None))
+    ):
+        if not alert_service.visible(actor, alert) or alert.acknowledged_at is None:
+            continue
+        minutes = (alert.acknowledged_at - alert.created_at).total_seconds() / 60
+        spans.setdefault(alert.created_at.date(), []).append(minutes)
+    days = [(now - timedelta(days=ACK_CHART_DAYS - 1 - i)).date() for i in range(ACK_CHART_DAYS)]
+    medians = [float(statistics.median(spans[d])) if d in spans else 0.0 for d in days]
+    page.ack_chart = charts.stacked_bars(
+        [d.strftime("%d %b") for d in days],
+        [("median minutes to acknowledge", medians)],
+        title=f"Time to acknowledge (median per day, last {ACK_CHART_DAYS} days)",
+        unit=" min",
+    )
+
+
 def joc_page(*, session: Session, actor: Actor, settings: Settings) -> JocPage:
     now = utcnow()
     page = JocPage(generated_at=now, audience=audience_for(actor))
+    _alerts(session, actor, now, page)
     rows = _all_incidents(session, actor, now - timedelta(days=TREND_DAYS))
     _trend(rows, actor, now, page)
     _recent(session, actor, rows, now, page)

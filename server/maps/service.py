@@ -6,7 +6,7 @@ so the map obeys the same need-to-know policy as every other read.
   read them, only as suppressed counts in coarse cells (``hotspots`` GENERAL audience: res ≤ 6,
   counts ≥ k, complementary suppression) — never a point, a date finer than the day, or text;
 - patrol tracks of the last 24 h and 24–72 h; ranked coverage gaps; protected sites; AOR
-  boundaries per level of the hierarchy; open alerts (when the alerts slice provides them).
+  boundaries per level of the hierarchy; open alerts.
 
 Cells travel as H3 ids and are drawn in the browser (h3-js), so 50,000 hexagons are a few
 hundred kilobytes, not tens of megabytes of GeoJSON polygons. Coordinates are rounded to 5
@@ -411,6 +411,25 @@ def _sites(session: Session, scope: list[int] | None, result: ThreatMap) -> None
     result.sites = {"type": "FeatureCollection", "features": features}
 
 
+def _alerts(session: Session, actor: Actor, result: ThreatMap) -> None:
+    """Open alerts the actor may see, at their cell's centre (a sensitive case's cell is
+    already the coarse one: the alert never had a finer place)."""
+    from server.alerts_inbox import service as alert_service
+
+    for alert in alert_service.list_(session=session, actor=actor, state="open", limit=500):
+        lat, lng = geo_cells.cell_center(alert.cell)
+        result.alerts.append(
+            [
+                geo_cells.cell_to_string(alert.cell),
+                round(lat, 5),
+                round(lng, 5),
+                alert.severity,
+                alert.title,
+                alert.state,
+            ]
+        )
+
+
 def threat_map(
     *,
     session: Session,
@@ -439,4 +458,5 @@ def threat_map(
     _tracks(session, actor, scope, moment, result)
     _gaps(session, scope, settings, moment, result)
     _sites(session, scope, result)
+    _alerts(session, actor, result)
     return result

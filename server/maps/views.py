@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from server.deps import AppSettings, DbSession, WebUser
-from server.errors import NotFoundError
+from server.alerts_inbox import service as alert_service
+from server.audit import service as audit
+from server.db.base import utcnow
+from server.deps import AppSettings, DbSession, Sessions, WebUser
+from server.errors import ConflictError, NotFoundError, PermissionDeniedError
 from server.maps import assets, joc, render
 from server.maps.service import MapQuery, threat_map
 from server.maps.tiles import Basemap, open_basemap
@@ -54,11 +58,70 @@ def threat_map_page(
     return page(html, request, visitor)
 
 
+#: What the JOC page says after an acknowledge button (fixed texts: a link cannot make the
+#: page say anything else).
+_NOTICES = {
+    "acked": (
+        "Alert {id} acknowledged: its escalation stopped and the units told so far were told.",
+        False,
+    ),
+    "gone": ("Alert {id} is not for your units (or no longer exists).", True),
+    "taken": ("Alert {id} was already acknowledged or resolved.", True),
+    "denied": ("Your role may not acknowledge alerts.", True),
+    "expired": ("The page had expired; it is reloaded now: press Acknowledge again.", True),
+}
+
+
+@router.post("/joc/alerts/{alert_id}/acknowledge")
+def acknowledge_from_joc(
+    alert_id: int,
+    session: DbSession,
+    visitor: WebUser,
+    sessions: Sessions,
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    note: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """The acknowledge button: the same service as the API, then back to the page."""
+    outcome = "acked"
+    if not sessions.check_csrf(visitor.claims, csrf):
+        outcome = "expired"
+    else:
+        try:
+            alert_service.acknowledge(
+                session=session,
+                alert_id=alert_id,
+                actor=visitor.actor,
+                note=note.strip() or None,
+                now=utcnow(),
+            )
+        except NotFoundError:
+            outcome = "gone"
+        except ConflictError:
+            outcome = "taken"
+        except PermissionDeniedError:
+            outcome = "denied"
+            audit.record_denial(
+                session,
+                actor=visitor.actor,
+                object_type="route",
+                object_id="/joc/alerts/{alert_id}/acknowledge",
+                details={"reason": "permission", "method": "POST"},
+            )
+    target = f"/joc?{urlencode({'notice': outcome, 'alert': alert_id})}#alerts"
+    return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
+
+
 @router.get("/joc")
 def joc_page(
-    request: Request, session: DbSession, visitor: WebUser, settings: AppSettings
+    request: Request,
+    session: DbSession,
+    visitor: WebUser,
+    settings: AppSettings,
+    notice: Annotated[str | None, Query(max_length=20)] = None,
+    alert: Annotated[int | None, Query(ge=1)] = None,
 ) -> HTMLResponse:
     data = joc.joc_page(session=session, actor=visitor.actor, settings=settings)
+    text, refused = _NOTICES.get(notice or "", (None, False))
     html = templates.get_template("joc.html").render(
         page=data,
         user=visitor.user.username,
@@ -67,7 +130,8 @@ def joc_page(
         refresh_seconds=settings.maps.joc_refresh_seconds,
         family_chart=Markup(data.family_chart),  # noqa: S704 - built from escaped parts
         ack_chart=Markup(data.ack_chart),  # noqa: S704
-        alerts_section="",
+        notice=text.format(id=alert) if text else None,
+        notice_refused=refused,
     )
     return page(html, request, visitor)
 

@@ -150,7 +150,27 @@ def test_the_joc_page_loads_offline(browser: Any, demo_server: ServerProcess) ->
     assert visit.console_errors == []
     assert visit.blocked == []
     assert "Top coverage gaps" in page.inner_text("body")
+    assert page.locator("#alerts tr[data-alert-id]").count() >= 1
     assert page.locator("svg[role=img]").count() >= 1
+
+
+def test_acknowledging_an_alert_from_the_joc_page(browser: Any, demo_server: ServerProcess) -> None:
+    """The demo's commander (Sector Centre) has the Bambari companies' alerts: the red one is
+    acknowledged with a note from the page, and the page says so after reloading."""
+    page, visit = _open(browser, demo_server, "commander", "/joc")
+    red = page.locator("#alerts tr.alert-red[data-state=open]").first
+    alert_id = red.get_attribute("data-alert-id")
+    assert alert_id is not None
+    red.locator("input[name=note]").fill("QRF tasked from the COB")
+    red.locator("button[type=submit]").click()
+    page.wait_for_load_state("networkidle")
+    _screenshot(page, "joc-after-acknowledge.png")
+    assert f"Alert {alert_id} acknowledged" in page.inner_text("#alerts")
+    row = page.locator(f'#alerts tr[data-alert-id="{alert_id}"]')
+    assert row.get_attribute("data-state") == "acknowledged"
+    assert "QRF tasked from the COB" in row.inner_text()
+    assert visit.console_errors == [] and visit.blocked == []
+    page.close()
 
 
 def test_a_field_officer_receives_no_narrative_or_exact_point_of_a_sensitive_case(

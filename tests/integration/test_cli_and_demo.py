@@ -8,8 +8,8 @@ depend on the backend the rest of the suite is testing.
 from __future__ import annotations
 
 import os
-import socket
 import re
+import socket
 import subprocess
 import sys
 import time

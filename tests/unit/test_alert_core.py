@@ -312,6 +312,16 @@ def test_red_attack_mutes_amber_tension_in_its_cell_and_parent() -> None:
     assert inhibited_by(same, [attack]) is not None
     assert inhibited_by(in_parent, [attack]) is not None
     assert inhibited_by(far, [attack]) is None
+    # A red flash alert mutes an amber flash alert of its own category there, not another's.
+    killing = _labels("flash-killing", "amber", "flash", CELL) | {
+        "category": "killing_of_civilians"
+    }
+    mass = _labels("flash-mass-killing", "red", "flash", CELL) | {
+        "category": "killing_of_civilians"
+    }
+    abduction = _labels("flash-abduction", "amber", "flash", CELL) | {"category": "abduction"}
+    assert inhibited_by(killing, [mass]) is not None
+    assert inhibited_by(abduction, [mass]) is None
     # Red does not mute red, and amber does not mute anything.
     assert inhibited_by(_labels("flash-children", "red", "flash", CELL), [attack]) is None
     assert inhibited_by(same, [_labels("flash-killing", "amber", "flash", CELL)]) is None

@@ -138,7 +138,8 @@
 
     alerts: function (group, rows) {
       rows.forEach(function (r) {
-        var marker = L.circleMarker([r[1], r[2]], { radius: 9, color: "#d7191c", weight: 3,
+        var colour = { red: "#b2182b", amber: "#e08214", yellow: "#c9a227" }[r[3]] || "#d7191c";
+        var marker = L.circleMarker([r[1], r[2]], { radius: 9, color: colour, weight: 3,
                                                      fillOpacity: 0.2 });
         bindLazyPopup(marker, function () {
           return "<b>" + esc(r[4]) + "</b>" + table([["Severity", r[3]], ["State", r[5]],
