@@ -3,9 +3,14 @@ the client's attachment id, HEAD for the offset, PATCH with a per-chunk sha256, 
 
 :class:`ResumableUpload` moves one file. It never trusts its own idea of the offset after a
 failure: it asks the server (HEAD, or the idempotent POST) and continues from there, so a lost
-response costs at most one chunk. Chunk size adapts to the link: it starts small (64 KiB suits
-2G), doubles after each accepted chunk up to the server's ``max_chunk_bytes``, and halves after a
-timeout (not below 4 KiB).
+response costs at most one chunk. Chunk size adapts to the link:
+
+- it starts small (64 KiB suits 2G) and grows only after an accepted chunk: it doubles, but never
+  past what the link carries in ``target_patch_s`` (8 s) at the throughput measured on accepted
+  chunks, nor past the server's ``max_chunk_bytes``. On a link that drops every few seconds a
+  PATCH that outlives the link is lost whole, so its length is bounded in time, not in bytes;
+- it halves after any transport failure (timeout, reset, abort: a cut link is a reset, not a
+  timeout), not below 4 KiB.
 
 Server answers and what they make the upload do:
 
@@ -76,14 +81,15 @@ class _RetryError(Exception):
         *,
         retry_after_s: float | None = None,
         wait: bool = True,
-        timeout: bool = False,
+        transport: bool = False,
     ) -> None:
         super().__init__(reason)
         self.step = step
         self.reason = reason
         self.retry_after_s = retry_after_s
         self.wait = wait
-        self.timeout = timeout
+        #: The request failed on the link (timeout, reset, abort), not with an answer.
+        self.transport = transport
 
 
 class ResumableUpload:
@@ -103,7 +109,9 @@ class ResumableUpload:
         max_chunk_bytes: int,
         start_chunk_bytes: int = 64 * 1024,
         min_chunk_bytes: int = 4 * 1024,
+        target_patch_s: float = 8.0,
         on_offset: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if min_chunk_bytes < 1 or max_chunk_bytes < min_chunk_bytes:
             raise ValueError("need 1 <= min_chunk_bytes <= max_chunk_bytes")
@@ -118,7 +126,11 @@ class ResumableUpload:
         self.max_chunk_bytes = max_chunk_bytes
         self.min_chunk_bytes = min_chunk_bytes
         self.chunk_bytes = max(min_chunk_bytes, min(start_chunk_bytes, max_chunk_bytes))
+        self.target_patch_s = target_patch_s
+        #: Throughput of accepted chunks (bytes/s, smoothed); None until one is accepted.
+        self.rate_bps: float | None = None
         self.on_offset = on_offset
+        self.clock = clock
         self.stats = UploadStats()
         self.url = f"{UPLOADS_PATH}/{attachment_id}"
         self._hash_restarts = 0
@@ -173,6 +185,24 @@ class ResumableUpload:
                     if retry.wait:
                         sleep(backoff.next_delay(retry.retry_after_s))
 
+    # ------------------------------------------------------------------ chunk size
+
+    def _shrink(self) -> None:
+        self.chunk_bytes = max(self.min_chunk_bytes, self.chunk_bytes // 2)
+
+    def _grow(self, sent: int, elapsed_s: float) -> None:
+        """After an accepted chunk of ``sent`` bytes that took ``elapsed_s`` (request to
+        answer): update the throughput, then double the chunk within the time bound."""
+        if sent >= self.chunk_bytes or self.rate_bps is None:
+            # The file's short tail would measure mostly the round trip: not a rate sample.
+            sample = sent / max(elapsed_s, 1e-3)
+            # Smoothed, so that one lucky or unlucky chunk does not swing the size alone.
+            self.rate_bps = sample if self.rate_bps is None else 0.5 * self.rate_bps + 0.5 * sample
+        in_time = int(self.rate_bps * self.target_patch_s)
+        self.chunk_bytes = max(
+            self.min_chunk_bytes, min(self.max_chunk_bytes, self.chunk_bytes * 2, in_time)
+        )
+
     def _confirm(self, offset: int) -> None:
         if self.on_offset is not None:
             self.on_offset(offset)
@@ -192,11 +222,11 @@ class ResumableUpload:
             response = self.http.request(method, url, headers=headers, content=content)
         except httpx.TimeoutException as exc:
             raise _RetryError(
-                step_after_failure, f"timed out ({type(exc).__name__})", timeout=True
+                step_after_failure, f"timed out ({type(exc).__name__})", transport=True
             ) from None
         except httpx.TransportError as exc:
             raise _RetryError(
-                step_after_failure, f"connection failed ({type(exc).__name__})"
+                step_after_failure, f"connection failed ({type(exc).__name__})", transport=True
             ) from None
         if PROTOCOL_HEADER not in response.headers:
             raise _RetryError(
@@ -273,6 +303,7 @@ class ResumableUpload:
         checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
         self.stats.bytes_sent += len(chunk)
         self.stats.requests += 1
+        started = self.clock()
         try:
             response = self._send(
                 "PATCH",
@@ -289,15 +320,15 @@ class ResumableUpload:
             )
         except _RetryError as retry:
             self.stats.chunk_failures += 1
-            if retry.timeout:
-                self.chunk_bytes = max(self.min_chunk_bytes, self.chunk_bytes // 2)
+            if retry.transport:
+                self._shrink()
             raise
         status = response.status_code
         if status == 204:
             confirmed = int(response.headers.get("Upload-Offset", str(offset + len(chunk))))
             crash.point("mid_upload")
             self._confirm(confirmed)
-            self.chunk_bytes = min(self.max_chunk_bytes, self.chunk_bytes * 2)
+            self._grow(len(chunk), self.clock() - started)
             return confirmed
         if status == 460:
             self.stats.chunk_failures += 1
