@@ -4,6 +4,7 @@ tus subset defines — damaged chunk (460), offset mismatch (409), lost answer (
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import select, update
 
 from mobile_sync.client import ResumableUpload, UploadError
+from mobile_sync.protocol.models import UploadBlocks
 from server.db.base import utcnow
 from server.reports.enums import AttachmentState
 from server.reports.models import Attachment
@@ -29,6 +31,7 @@ from tests.sync.test_client_kit import (
     drop_request,
     lose_response,
 )
+from tests.sync.test_upload_blocks import deliver_cut
 
 pytestmark = pytest.mark.integration
 
@@ -265,7 +268,11 @@ class SlowLink:
     drops at every multiple of it: the request on it then fails with a reset, and the server
     never sees it (that comes in the prefix tests)."""
 
-    def __init__(self, rate: float, rtt_s: float, cut_every_s: float | None = None) -> None:
+    def __init__(
+        self, rate: float, rtt_s: float, cut_every_s: float | None = None, *, app: Any = None
+    ) -> None:
+        #: With the app, a cut PATCH delivers what crossed before the cut, then disconnects.
+        self.app = app
         self.rate = rate
         self.rtt_s = rtt_s
         self.cut_every_s = cut_every_s
@@ -294,7 +301,12 @@ class SlowLink:
 
     def __call__(self, request: httpx.Request, inner: httpx.BaseTransport) -> httpx.Response:
         duration = self.rtt_s + len(request.content) / self.rate
+        started = self.now
         if self._cut_due(duration):
+            crossed = int((self.now - started - self.rtt_s / 2) * self.rate)
+            if self.app is not None and request.method == "PATCH" and crossed > 0:
+                body = request.content[:crossed]
+                deliver_cut(self.app, "PATCH", request.url.path, dict(request.headers), body)
             raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
         self.now += duration
         if request.method == "PATCH":
@@ -362,3 +374,61 @@ def test_a_link_cut_every_20_s_still_completes(api, session, tmp_path):
     assert upload.stats.chunk_failures >= 3
     assert max(n for _, n, _ in link.patches[1:]) <= 8 * 6_250
     assert server_attachment(session, job.attachment_id).state is AttachmentState.COMPLETE
+
+
+BLOCKS = UploadBlocks(algorithms=["sha256", "sha256-64"], min_block_bytes=1024, max_blocks=256)
+
+
+def test_with_block_checksums_a_cut_costs_only_the_bytes_in_flight(api, session, tmp_path):
+    """The same cut link, a server that keeps a cut chunk's verified blocks: the uploader sends
+    little more than the file, and chunks no longer shrink at each cut (the link carried them)."""
+    size = 600_000
+    job = announce(api, tmp_path, size=size)
+    link = SlowLink(rate=6_250, rtt_s=0.6, cut_every_s=20.0, app=api.http.app)
+    link.attach(job.faults)
+    upload = job.upload(clock=link.clock, blocks=BLOCKS)
+
+    assert upload.run(attempts=60, sleep=link.sleep) == size
+
+    assert upload.block_algorithm == "sha256-64"
+    assert link.cuts >= 3
+    assert upload.stats.bytes_kept_from_cuts > 0.5 * link.cuts * 6_250 * 10
+    # Each cut wastes under a block plus what was in flight; not whole chunks.
+    wasted = upload.stats.bytes_sent - size
+    assert wasted < link.cuts * (2048 + 6_250 * 20)  # (bytes_sent counts the unsent tail too)
+    patches = job.faults.requests("PATCH", UPLOADS)
+    assert all("Upload-Block-Checksums" in p.headers for p in patches)
+    assert patches[0].headers["Upload-Block-Size"] == "2048"
+    # HEAD after every cut; the chunk grows past the 8 s bound (30 s with block checksums).
+    assert len(job.faults.requests("HEAD", UPLOADS)) == link.cuts
+    assert max(n for _, n, _ in link.patches) > 8 * 6_250
+    stored = server_attachment(session, job.attachment_id)
+    assert stored.state is AttachmentState.COMPLETE
+
+
+def test_block_checksums_only_when_the_server_offers_a_known_algorithm(api, tmp_path):
+    job = announce(api, tmp_path)
+    unknown = UploadBlocks(algorithms=["blake3"], min_block_bytes=1024, max_blocks=256)
+    upload = job.upload(blocks=unknown)
+
+    assert upload.run(sleep=pytest.fail) == SIZE
+
+    assert upload.blocks is None
+    assert all(
+        "Upload-Block-Checksums" not in p.headers for p in job.faults.requests("PATCH", UPLOADS)
+    )
+
+
+def test_big_chunks_use_bigger_blocks_within_the_servers_count(api, tmp_path):
+    job = announce(api, tmp_path, size=600_000)
+    few = UploadBlocks(algorithms=["sha256"], min_block_bytes=1024, max_blocks=16)
+    upload = job.upload(blocks=few, start_chunk_bytes=200_000)
+
+    assert upload.run(sleep=pytest.fail) == 600_000
+
+    first = job.faults.requests("PATCH", UPLOADS)[0]
+    block = int(first.headers["Upload-Block-Size"])
+    assert block % 1024 == 0 and block * 16 >= 200_000
+    algorithm, encoded = first.headers["Upload-Block-Checksums"].split(" ")
+    assert algorithm == "sha256"
+    assert len(base64.b64decode(encoded)) == 32 * -(-200_000 // block)
