@@ -206,6 +206,8 @@ class ResumableUpload:
                             self.stats.restarts += 1
                             step = "create"
                             continue
+                        if self._after_cut(found):
+                            backoff.reset()  # the link carried data until the cut
                         offset, step = found, "patch"
                     if offset >= self.length:
                         return offset
@@ -229,16 +231,18 @@ class ResumableUpload:
     def _shrink(self) -> None:
         self.chunk_bytes = max(self.min_chunk_bytes, self.chunk_bytes // 2)
 
-    def _after_cut(self, offset: int) -> None:
-        """HEAD after a chunk with block checksums failed on the link: if the server kept part
-        of it, the link carried data until the cut, so the chunk keeps its size."""
+    def _after_cut(self, offset: int) -> bool:
+        """HEAD after a chunk with block checksums failed on the link: True if the server kept
+        part of it. The link then carried data until the cut, so the chunk keeps its size (and
+        the pause before the next request starts short again)."""
         if self._cut_at is None:
-            return
+            return False
         cut_at, self._cut_at = self._cut_at, None
         if offset > cut_at:
             self.stats.bytes_kept_from_cuts += offset - cut_at
-        else:
-            self._shrink()
+            return True
+        self._shrink()
+        return False
 
     def _grow(self, sent: int, elapsed_s: float) -> None:
         """After an accepted chunk of ``sent`` bytes that took ``elapsed_s`` (request to
@@ -360,7 +364,6 @@ class ResumableUpload:
         self.stats.requests += 1
         if response.status_code == 200:
             offset = int(response.headers.get("Upload-Offset", "0"))
-            self._after_cut(offset)
             self._confirm(offset)
             return offset
         if response.status_code in (404, 410):

@@ -387,8 +387,13 @@ def test_with_block_checksums_a_cut_costs_only_the_bytes_in_flight(api, session,
     link = SlowLink(rate=6_250, rtt_s=0.6, cut_every_s=20.0, app=api.http.app)
     link.attach(job.faults)
     upload = job.upload(clock=link.clock, blocks=BLOCKS)
+    pauses: list[float] = []
 
-    assert upload.run(attempts=60, sleep=link.sleep) == size
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        link.sleep(seconds)
+
+    assert upload.run(attempts=60, sleep=pause) == size
 
     assert upload.block_algorithm == "sha256-64"
     assert link.cuts >= 3
@@ -402,6 +407,8 @@ def test_with_block_checksums_a_cut_costs_only_the_bytes_in_flight(api, session,
     # HEAD after every cut; the chunk grows past the 8 s bound (30 s with block checksums).
     assert len(job.faults.requests("HEAD", UPLOADS)) == link.cuts
     assert max(n for _, n, _ in link.patches) > 8 * 6_250
+    # A cut that kept bytes is no reason to wait longer and longer: the backoff starts over.
+    assert len(pauses) == link.cuts and max(pauses) <= 0.5
     stored = server_attachment(session, job.attachment_id)
     assert stored.state is AttachmentState.COMPLETE
 
