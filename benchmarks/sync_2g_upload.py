@@ -29,7 +29,7 @@ the default is 1 MiB (about 5 minutes when it completes). The client gives up af
 the file's time at the link rate (``--deadline``).
 
     .venv/bin/python benchmarks/sync_2g_upload.py [--size 1MiB] [--max-chunk BYTES]
-        [--cut-every 30] [--outage 2] [--no-cuts] [--pg-url URL] [--keep]
+        [--cut-every 30] [--outage 2] [--no-cuts] [--no-blocks] [--pg-url URL] [--keep]
 """
 
 from __future__ import annotations
@@ -242,6 +242,7 @@ def client_main(config_path: Path) -> None:
     """Runs inside the client namespace: push the report, then upload the attachment with the
     reference client's uploader; writes what it saw as JSON."""
     from mobile_sync.client.uploads import ResumableUpload
+    from mobile_sync.protocol.models import UploadBlocks
 
     config = json.loads(config_path.read_text())
     device = common.Device(
@@ -317,6 +318,10 @@ def client_main(config_path: Path) -> None:
         max_chunk_bytes=config["max_chunk_bytes"],
         start_chunk_bytes=config["start_chunk_bytes"],
         min_chunk_bytes=config["min_chunk_bytes"],
+        # As the sync loop does: block checksums when hello offers them (--no-blocks: not).
+        blocks=UploadBlocks.model_validate(config["upload_blocks"])
+        if config["upload_blocks"]
+        else None,
         on_offset=on_offset,
     )
     upload_started = time.monotonic()
@@ -329,6 +334,8 @@ def client_main(config_path: Path) -> None:
     result["upload_s"] = time.monotonic() - upload_started
     result["counters_end"] = counters()
     result["stats"] = {
+        "bytes_kept_from_cuts": uploader.stats.bytes_kept_from_cuts,
+        "block_algorithm": uploader.block_algorithm,
         "bytes_sent": uploader.stats.bytes_sent,
         "requests": uploader.stats.requests,
         "restarts": uploader.stats.restarts,
@@ -436,6 +443,7 @@ def one_upload(
         "sha256": sha256,
         "size": args.size,
         "max_chunk_bytes": args.max_chunk or hello.json()["max_chunk_bytes"],
+        "upload_blocks": None if args.no_blocks else hello.json().get("upload_blocks"),
         "start_chunk_bytes": args.start_chunk,
         "min_chunk_bytes": args.min_chunk,
         "timeout_s": args.timeout,
@@ -448,9 +456,10 @@ def one_upload(
     config_path = work / f"client-config-{seed}.json"
     config_path.write_text(json.dumps(config))
     print(
-        f"\n{label}: {args.size:,} B; chunks {first_chunk:,} B doubling up to "
-        f"{config['max_chunk_bytes']:,} B; ideal time at the link rate {ideal:,.0f} s; gives up "
-        f"after {config['deadline_s']:,.0f} s",
+        f"\n{label}: {args.size:,} B; chunks {first_chunk:,} B, growing after accepted ones up "
+        f"to {config['max_chunk_bytes']:,} B and the time bound; block checksums "
+        f"{'on' if config['upload_blocks'] else 'off'}; ideal time at the link rate "
+        f"{ideal:,.0f} s; gives up after {config['deadline_s']:,.0f} s",
         flush=True,
     )
     cutter = Cutter(link, args.cut_every)
@@ -532,7 +541,9 @@ def print_outcome(args: argparse.Namespace, outcome: Outcome) -> None:
     s = r["stats"]
     print(
         f"  uploader: {s['requests']} requests, {s['restarts']} restarts, "
-        f"{s['chunk_failures']} chunk failures"
+        f"{s['chunk_failures']} chunk failures; block checksums "
+        f"{s.get('block_algorithm') or 'off'}, {s.get('bytes_kept_from_cuts', 0):,} B of cut "
+        "chunks kept by the server"
     )
     chunks = sorted({c for _t, _o, c in r["progress"] if c})
     if chunks:
@@ -571,6 +582,9 @@ def main() -> None:
     )
     parser.add_argument("--start-chunk", type=parse_size, default=64 * 1024)
     parser.add_argument("--min-chunk", type=parse_size, default=4 * 1024)
+    parser.add_argument(
+        "--no-blocks", action="store_true", help="no block checksums even if hello offers them"
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="httpx read/write timeout")
     parser.add_argument("--connect-timeout", type=float, default=20.0)
     parser.add_argument(

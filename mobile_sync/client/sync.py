@@ -47,7 +47,7 @@ from mobile_sync.client.transport import (
     gzip_body,
 )
 from mobile_sync.client.uploads import ResumableUpload, UploadStats
-from mobile_sync.protocol.models import Hello, PullResponse, PushResponse
+from mobile_sync.protocol.models import Hello, PullResponse, PushResponse, UploadBlocks
 
 if TYPE_CHECKING:
     from mobile_sync.client.client import FieldClient
@@ -165,6 +165,8 @@ class _Sync:
         self.server_epoch: str | None = None
         #: Codings the server said it decodes in a push body (none until hello says so).
         self.request_encodings: frozenset[str] = frozenset()
+        #: The server's block checksums for uploads (none until hello says so).
+        self.upload_blocks: UploadBlocks | None = None
         self.replaced = False
         self.probed = False
 
@@ -241,6 +243,7 @@ class _Sync:
             raise _StopError(SyncOutcome.REVOKED, "hello: this device was revoked")
         self.limits = Limits(hello.max_batch_bytes, hello.max_batch_ops, hello.max_chunk_bytes)
         self.request_encodings = frozenset(e.lower() for e in hello.request_encodings)
+        self.upload_blocks = hello.upload_blocks
         self.server_epoch = hello.epoch
         known = self.store.meta("epoch")
         if known is None:
@@ -523,6 +526,7 @@ class _Sync:
             sha256_hex=sha256,
             media_type=media_type,
             max_chunk_bytes=self.limits.max_chunk_bytes,
+            blocks=self.upload_blocks,
             on_offset=remember,
         )
         outcome = UploadOutcome(attachment_id, report_id, length, 0, False, None, upload.stats)

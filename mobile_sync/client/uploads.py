@@ -3,9 +3,20 @@ the client's attachment id, HEAD for the offset, PATCH with a per-chunk sha256, 
 
 :class:`ResumableUpload` moves one file. It never trusts its own idea of the offset after a
 failure: it asks the server (HEAD, or the idempotent POST) and continues from there, so a lost
-response costs at most one chunk. Chunk size adapts to the link: it starts small (64 KiB suits
-2G), doubles after each accepted chunk up to the server's ``max_chunk_bytes``, and halves after a
-timeout (not below 4 KiB).
+response costs at most one chunk. Chunk size adapts to the link:
+
+- it starts small (64 KiB suits 2G) and grows only after an accepted chunk: it doubles, but never
+  past what the link carries in ``target_patch_s`` (8 s) at the throughput measured on accepted
+  chunks, nor past the server's ``max_chunk_bytes``. On a link that drops every few seconds a
+  PATCH that outlives the link is lost whole, so its length is bounded in time, not in bytes;
+- it halves after any transport failure (timeout, reset, abort: a cut link is a reset, not a
+  timeout), not below 4 KiB.
+
+When the server keeps the verified prefix of a cut PATCH (hello's ``upload_blocks``), each PATCH
+also carries a digest per 2 KiB block (``Upload-Block-Size``, ``Upload-Block-Checksums``; rules in
+``mobile_sync/client/README.md``). A cut then costs only the bytes in flight, so chunks may last
+longer (``TARGET_PATCH_BLOCKS_S``: fewer requests, fewer header bytes), and a failure after which
+HEAD shows that the server kept part of the chunk does not shrink it: the link carried it.
 
 Server answers and what they make the upload do:
 
@@ -35,12 +46,31 @@ from mobile_sync.client import crash
 from mobile_sync.client.backoff import Backoff, parse_retry_after
 from mobile_sync.client.errors import UploadError
 from mobile_sync.client.transport import error_code
-from mobile_sync.protocol.models import PROTOCOL_HEADER
+from mobile_sync.protocol.models import PROTOCOL_HEADER, UploadBlocks
 
-__all__ = ["UPLOADS_PATH", "ResumableUpload", "UploadStats", "file_sha256"]
+__all__ = [
+    "TARGET_PATCH_BLOCKS_S",
+    "TARGET_PATCH_S",
+    "UPLOADS_PATH",
+    "ResumableUpload",
+    "UploadStats",
+    "file_sha256",
+]
 
 UPLOADS_PATH = "/sync/v1/uploads"
 _TUS = {"Tus-Resumable": "1.0.0"}
+
+#: How long one PATCH may take at the measured rate: a cut loses the whole chunk in flight.
+TARGET_PATCH_S = 8.0
+#: The same when the server keeps a cut chunk's verified blocks: a cut then loses only the
+#: bytes in flight, and each PATCH costs its headers (~650 B) and an idle round trip.
+TARGET_PATCH_BLOCKS_S = 30.0
+#: Block size for block checksums: half a block is lost per cut on average, and each block
+#: costs its digest in the headers (8 B with ``sha256-64``): 2 KiB balances the two on 2G.
+BLOCK_BYTES = 2048
+#: Preferred first: the shortest digest the server takes.
+_BLOCK_ALGORITHMS = ("sha256-64", "sha256-128", "sha256")
+_DIGEST_BYTES = {"sha256": 32, "sha256-128": 16, "sha256-64": 8}
 
 Step = Literal["create", "head", "patch"]
 
@@ -66,6 +96,8 @@ class UploadStats:
     restarts: int = 0
     #: Chunks that did not arrive intact or unanswered (460, timeouts, resets).
     chunk_failures: int = 0
+    #: Bytes of cut chunks the server kept (block checksums), as HEAD showed after the cut.
+    bytes_kept_from_cuts: int = 0
 
 
 class _RetryError(Exception):
@@ -76,14 +108,15 @@ class _RetryError(Exception):
         *,
         retry_after_s: float | None = None,
         wait: bool = True,
-        timeout: bool = False,
+        transport: bool = False,
     ) -> None:
         super().__init__(reason)
         self.step = step
         self.reason = reason
         self.retry_after_s = retry_after_s
         self.wait = wait
-        self.timeout = timeout
+        #: The request failed on the link (timeout, reset, abort), not with an answer.
+        self.transport = transport
 
 
 class ResumableUpload:
@@ -103,7 +136,11 @@ class ResumableUpload:
         max_chunk_bytes: int,
         start_chunk_bytes: int = 64 * 1024,
         min_chunk_bytes: int = 4 * 1024,
+        target_patch_s: float | None = None,
+        blocks: UploadBlocks | None = None,
+        block_bytes: int = BLOCK_BYTES,
         on_offset: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if min_chunk_bytes < 1 or max_chunk_bytes < min_chunk_bytes:
             raise ValueError("need 1 <= min_chunk_bytes <= max_chunk_bytes")
@@ -118,7 +155,21 @@ class ResumableUpload:
         self.max_chunk_bytes = max_chunk_bytes
         self.min_chunk_bytes = min_chunk_bytes
         self.chunk_bytes = max(min_chunk_bytes, min(start_chunk_bytes, max_chunk_bytes))
+        #: The server's block checksums (hello's ``upload_blocks``); None: it has none.
+        self.block_algorithm = next(
+            (a for a in _BLOCK_ALGORITHMS if blocks is not None and a in blocks.algorithms), None
+        )
+        self.blocks = blocks if self.block_algorithm is not None else None
+        self.block_bytes = block_bytes
+        if target_patch_s is None:
+            target_patch_s = TARGET_PATCH_S if self.blocks is None else TARGET_PATCH_BLOCKS_S
+        self.target_patch_s = target_patch_s
+        #: Where the chunk that was cut began (block checksums: HEAD tells what was kept).
+        self._cut_at: int | None = None
+        #: Throughput of accepted chunks (bytes/s, smoothed); None until one is accepted.
+        self.rate_bps: float | None = None
         self.on_offset = on_offset
+        self.clock = clock
         self.stats = UploadStats()
         self.url = f"{UPLOADS_PATH}/{attachment_id}"
         self._hash_restarts = 0
@@ -155,6 +206,8 @@ class ResumableUpload:
                             self.stats.restarts += 1
                             step = "create"
                             continue
+                        if self._after_cut(found):
+                            backoff.reset()  # the link carried data until the cut
                         offset, step = found, "patch"
                     if offset >= self.length:
                         return offset
@@ -172,6 +225,37 @@ class ResumableUpload:
                     step = retry.step
                     if retry.wait:
                         sleep(backoff.next_delay(retry.retry_after_s))
+
+    # ------------------------------------------------------------------ chunk size
+
+    def _shrink(self) -> None:
+        self.chunk_bytes = max(self.min_chunk_bytes, self.chunk_bytes // 2)
+
+    def _after_cut(self, offset: int) -> bool:
+        """HEAD after a chunk with block checksums failed on the link: True if the server kept
+        part of it. The link then carried data until the cut, so the chunk keeps its size (and
+        the pause before the next request starts short again)."""
+        if self._cut_at is None:
+            return False
+        cut_at, self._cut_at = self._cut_at, None
+        if offset > cut_at:
+            self.stats.bytes_kept_from_cuts += offset - cut_at
+            return True
+        self._shrink()
+        return False
+
+    def _grow(self, sent: int, elapsed_s: float) -> None:
+        """After an accepted chunk of ``sent`` bytes that took ``elapsed_s`` (request to
+        answer): update the throughput, then double the chunk within the time bound."""
+        if sent >= self.chunk_bytes or self.rate_bps is None:
+            # The file's short tail would measure mostly the round trip: not a rate sample.
+            sample = sent / max(elapsed_s, 1e-3)
+            # Smoothed, so that one lucky or unlucky chunk does not swing the size alone.
+            self.rate_bps = sample if self.rate_bps is None else 0.5 * self.rate_bps + 0.5 * sample
+        in_time = int(self.rate_bps * self.target_patch_s)
+        self.chunk_bytes = max(
+            self.min_chunk_bytes, min(self.max_chunk_bytes, self.chunk_bytes * 2, in_time)
+        )
 
     def _confirm(self, offset: int) -> None:
         if self.on_offset is not None:
@@ -192,11 +276,11 @@ class ResumableUpload:
             response = self.http.request(method, url, headers=headers, content=content)
         except httpx.TimeoutException as exc:
             raise _RetryError(
-                step_after_failure, f"timed out ({type(exc).__name__})", timeout=True
+                step_after_failure, f"timed out ({type(exc).__name__})", transport=True
             ) from None
         except httpx.TransportError as exc:
             raise _RetryError(
-                step_after_failure, f"connection failed ({type(exc).__name__})"
+                step_after_failure, f"connection failed ({type(exc).__name__})", transport=True
             ) from None
         if PROTOCOL_HEADER not in response.headers:
             raise _RetryError(
@@ -211,6 +295,25 @@ class ResumableUpload:
                 retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
             )
         return response
+
+    def _block_headers(self, chunk: bytes) -> dict[str, str]:
+        """``Upload-Block-Size`` and ``Upload-Block-Checksums`` for ``chunk`` ({} without)."""
+        if self.blocks is None or self.block_algorithm is None or not chunk:
+            return {}
+        # At least the server's minimum, and big enough that the digests fit its count.
+        size = max(self.block_bytes, self.blocks.min_block_bytes)
+        fitting = -(-len(chunk) // max(1, self.blocks.max_blocks))
+        size = max(size, -(-fitting // 1024) * 1024)
+        digest_bytes = _DIGEST_BYTES[self.block_algorithm]
+        digests = b"".join(
+            hashlib.sha256(chunk[i : i + size]).digest()[:digest_bytes]
+            for i in range(0, len(chunk), size)
+        )
+        encoded = base64.b64encode(digests).decode()
+        return {
+            "Upload-Block-Size": str(size),
+            "Upload-Block-Checksums": f"{self.block_algorithm} {encoded}",
+        }
 
     def _fatal(self, response: httpx.Response, what: str, *, retryable: bool) -> UploadError:
         code = error_code(response)
@@ -264,6 +367,7 @@ class ResumableUpload:
             self._confirm(offset)
             return offset
         if response.status_code in (404, 410):
+            self._cut_at = None
             return None
         raise self._fatal(response, "Asking for the offset", retryable=True)
 
@@ -273,6 +377,7 @@ class ResumableUpload:
         checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
         self.stats.bytes_sent += len(chunk)
         self.stats.requests += 1
+        started = self.clock()
         try:
             response = self._send(
                 "PATCH",
@@ -285,19 +390,22 @@ class ResumableUpload:
                     "Content-Type": "application/offset+octet-stream",
                     "Upload-Offset": str(offset),
                     "Upload-Checksum": f"sha256 {checksum}",
+                    **self._block_headers(chunk),
                 },
             )
         except _RetryError as retry:
             self.stats.chunk_failures += 1
-            if retry.timeout:
-                self.chunk_bytes = max(self.min_chunk_bytes, self.chunk_bytes // 2)
+            if retry.transport and self.blocks is not None:
+                self._cut_at = offset  # shrink or not once HEAD tells what was kept
+            elif retry.transport:
+                self._shrink()
             raise
         status = response.status_code
         if status == 204:
             confirmed = int(response.headers.get("Upload-Offset", str(offset + len(chunk))))
             crash.point("mid_upload")
             self._confirm(confirmed)
-            self.chunk_bytes = min(self.max_chunk_bytes, self.chunk_bytes * 2)
+            self._grow(len(chunk), self.clock() - started)
             return confirmed
         if status == 460:
             self.stats.chunk_failures += 1

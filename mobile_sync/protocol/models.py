@@ -30,6 +30,7 @@ __all__ = [
     "PullResponse",
     "PushRequest",
     "PushResponse",
+    "UploadBlocks",
     "payload_sha256",
 ]
 
@@ -181,6 +182,17 @@ class PullResponse(BaseModel):
     server_time_ms: int
 
 
+class UploadBlocks(BaseModel):
+    """The server keeps the verified prefix of a PATCH cut mid-body when it carries block
+    checksums (``Upload-Block-Size``, ``Upload-Block-Checksums``; mobile_sync/client/README.md)."""
+
+    #: ``sha256`` (32-byte digests) and its truncations ``sha256-128``, ``sha256-64``.
+    algorithms: list[str]
+    min_block_bytes: int
+    #: Digests one PATCH may carry (so the headers stay small).
+    max_blocks: int
+
+
 class Hello(BaseModel):
     """What the server can do and its limits; also the clock probe that opens every sync."""
 
@@ -204,5 +216,12 @@ class Hello(BaseModel):
             "(the Idempotency-Key fingerprint is over it, so a batch resent in another coding "
             "is the same batch). Empty, or absent (servers before it): send bodies "
             "uncompressed. Answers are compressed independently, on `Accept-Encoding`."
+        ),
+    )
+    upload_blocks: UploadBlocks | None = Field(
+        default=None,
+        description=(
+            "Set when the server keeps the complete, matching blocks of a PATCH whose body was "
+            "cut (block checksums). Absent (servers before it): a cut PATCH stores nothing."
         ),
     )

@@ -9,6 +9,12 @@ Bytes go to ``<attachments_dir>/partial/<id>`` while incomplete and are then mov
 ``<attachments_dir>/<sha256>`` (content-addressed). The file is written and fsynced *before*
 the database row moves its offset; if the commit is then lost, the row's offset is still the
 truth and the next PATCH at that offset overwrites the extra bytes.
+
+Block checksums (a Vigil extension, rules in ``mobile_sync/client/README.md``): a PATCH may also
+carry ``Upload-Block-Size`` and ``Upload-Block-Checksums`` (a digest per block of the chunk). If
+its body then stops early (the link dropped), :func:`write_prefix` keeps every complete block up
+to the first that does not match, so a cut wastes the bytes in flight, not the whole chunk. The
+whole file is still checked against the manifest at the end: integrity never rests on this.
 """
 
 from __future__ import annotations
@@ -46,14 +52,30 @@ from server.sync import changes
 from server.sync.service import DeviceContext
 
 __all__ = [
+    "BLOCK_ALGORITHMS",
+    "MAX_BLOCKS",
+    "MIN_BLOCK_BYTES",
+    "BlockChecksums",
     "UploadCreate",
     "UploadStatus",
     "create",
     "discard_expired",
+    "parse_block_checksums",
     "parse_metadata",
     "status",
     "write_chunk",
+    "write_prefix",
 ]
+
+#: ``Upload-Block-Checksums`` algorithms → digest bytes per block: the block's sha256, whole or
+#: its first 16 or 8 bytes. Truncated digests only decide which received blocks to keep after a
+#: cut (a false match costs a restart at the manifest check, never a wrong file), and on 2G
+#: every header byte counts: 8 bytes per 2 KiB block is 0.4 %, 32 bytes would be 1.6 %.
+BLOCK_ALGORITHMS = {"sha256": 32, "sha256-128": 16, "sha256-64": 8}
+MIN_BLOCK_BYTES = 1024
+#: Digests per PATCH: 256 full sha256 digests are 11 KB of base64, inside uvicorn's (h11's)
+#: 16 KiB bound on a request's headers.
+MAX_BLOCKS = 256
 
 
 @dataclass(frozen=True)
@@ -122,6 +144,65 @@ def parse_checksum(header: str | None) -> bytes:
     if len(digest) != 32:
         raise MalformedRequestError.on("header:Upload-Checksum", "is not a base64 sha256 digest")
     return digest
+
+
+@dataclass(frozen=True)
+class BlockChecksums:
+    """``Upload-Block-Size`` and ``Upload-Block-Checksums`` of one PATCH: the chunk cut into
+    blocks of ``block_bytes`` (the last may be shorter), a digest for each."""
+
+    block_bytes: int
+    digest_bytes: int
+    digests: tuple[bytes, ...]
+
+    def matches(self, index: int, block: bytes) -> bool:
+        return hashlib.sha256(block).digest()[: self.digest_bytes] == self.digests[index]
+
+
+def parse_block_checksums(
+    size_header: str | None, checksums_header: str | None, *, content_length: int | None
+) -> BlockChecksums | None:
+    """The block checksums of a PATCH, or None when it has none (a client before them)."""
+    if size_header is None and checksums_header is None:
+        return None
+    if size_header is None or checksums_header is None:
+        missing = "Upload-Block-Size" if size_header is None else "Upload-Block-Checksums"
+        raise MalformedRequestError.on(
+            f"header:{missing}", "is required with Upload-Block-Size / Upload-Block-Checksums"
+        )
+    try:
+        block_bytes = int(size_header)
+    except ValueError:
+        block_bytes = 0
+    if block_bytes < MIN_BLOCK_BYTES:
+        raise MalformedRequestError.on(
+            "header:Upload-Block-Size", f"must be a byte count of at least {MIN_BLOCK_BYTES}"
+        )
+    algorithm, _, encoded = checksums_header.strip().partition(" ")
+    digest_bytes = BLOCK_ALGORITHMS.get(algorithm.lower())
+    if digest_bytes is None:
+        raise MalformedRequestError.on(
+            "header:Upload-Block-Checksums",
+            f"the algorithm must be one of {', '.join(BLOCK_ALGORITHMS)}",
+        )
+    try:
+        raw = base64.b64decode(encoded.strip(), validate=True)
+    except binascii.Error:
+        raw = b""
+    count, extra = divmod(len(raw), digest_bytes)
+    if not raw or extra or count > MAX_BLOCKS:
+        raise MalformedRequestError.on(
+            "header:Upload-Block-Checksums",
+            f"must be base64 of 1 to {MAX_BLOCKS} concatenated {digest_bytes}-byte digests",
+        )
+    if content_length is not None and count != max(1, -(-content_length // block_bytes)):
+        raise MalformedRequestError.on(
+            "header:Upload-Block-Checksums",
+            f"a {content_length}-byte chunk in blocks of {block_bytes} needs "
+            f"{max(1, -(-content_length // block_bytes))} digests, not {count}",
+        )
+    digests = tuple(raw[i : i + digest_bytes] for i in range(0, len(raw), digest_bytes))
+    return BlockChecksums(block_bytes, digest_bytes, digests)
 
 
 def _partial_path(settings: Settings, attachment_id: uuid.UUID) -> Path:
@@ -246,17 +327,16 @@ def status(
     return _status(attachment)
 
 
-def write_chunk(
+def _writable(
     session: Session,
     ctx: DeviceContext,
     settings: Settings,
     *,
     attachment_id: uuid.UUID,
     offset: int,
-    checksum: bytes,
-    chunk: bytes,
-) -> UploadStatus:
-    """Store one chunk at ``offset``; on the last one, verify the whole file and complete it."""
+    length: int,
+) -> Attachment:
+    """The attachment, locked, if ``length`` bytes may be written at ``offset`` now."""
     attachment = _visible(session, ctx, _locked(session, attachment_id), attachment_id)
     if attachment.state is AttachmentState.COMPLETE:
         raise UploadOffsetMismatchError(
@@ -275,31 +355,94 @@ def write_chunk(
             "resume from there.",
             offset=attachment.received_bytes,
         )
-    if len(chunk) > settings.sync.max_chunk_bytes:
+    if length > settings.sync.max_chunk_bytes:
         raise PayloadTooLargeError(f"Chunks may be at most {settings.sync.max_chunk_bytes} bytes.")
-    if offset + len(chunk) > attachment.size_bytes:
+    if offset + length > attachment.size_bytes:
         raise PayloadTooLargeError(
             f"This chunk would take the upload past its announced length of "
             f"{attachment.size_bytes} bytes."
         )
+    return attachment
+
+
+def _store(
+    session: Session,
+    ctx: DeviceContext,
+    settings: Settings,
+    attachment: Attachment,
+    offset: int,
+    data: bytes,
+) -> UploadStatus:
+    path = _partial_path(settings, attachment.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("r+b" if path.exists() else "wb") as handle:
+        handle.seek(offset)
+        handle.write(data)
+        handle.truncate()
+        handle.flush()
+        os.fsync(handle.fileno())
+    attachment.received_bytes = offset + len(data)
+    session.flush()
+    if attachment.received_bytes == attachment.size_bytes:
+        _complete(session, ctx, settings, attachment)
+    return _status(attachment)
+
+
+def write_chunk(
+    session: Session,
+    ctx: DeviceContext,
+    settings: Settings,
+    *,
+    attachment_id: uuid.UUID,
+    offset: int,
+    checksum: bytes,
+    chunk: bytes,
+) -> UploadStatus:
+    """Store one chunk at ``offset``; on the last one, verify the whole file and complete it."""
+    attachment = _writable(
+        session, ctx, settings, attachment_id=attachment_id, offset=offset, length=len(chunk)
+    )
     if hashlib.sha256(chunk).digest() != checksum:
         raise ChecksumMismatchError(
             "The chunk arrived damaged (its sha256 does not match Upload-Checksum); nothing was "
             "stored. Send it again."
         )
-    path = _partial_path(settings, attachment.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("r+b" if path.exists() else "wb") as handle:
-        handle.seek(offset)
-        handle.write(chunk)
-        handle.truncate()
-        handle.flush()
-        os.fsync(handle.fileno())
-    attachment.received_bytes = offset + len(chunk)
-    session.flush()
-    if attachment.received_bytes == attachment.size_bytes:
-        _complete(session, ctx, settings, attachment)
-    return _status(attachment)
+    return _store(session, ctx, settings, attachment, offset, chunk)
+
+
+def write_prefix(
+    session: Session,
+    ctx: DeviceContext,
+    settings: Settings,
+    *,
+    attachment_id: uuid.UUID,
+    offset: int,
+    blocks: BlockChecksums,
+    declared_length: int | None,
+    received: bytes,
+) -> UploadStatus | None:
+    """A PATCH whose body stopped early: keep its complete blocks at ``offset``, up to the first
+    that does not match its digest (that one and all after it are dropped). The checks are the
+    whole chunk's (offset, expiry, the announced length), with the length the request declared
+    (``Content-Length``; without one, what is kept), so a cut request can never put a byte
+    where a whole one could not. None when no block was kept."""
+    kept = 0
+    for index in range(len(blocks.digests)):
+        block = received[kept : kept + blocks.block_bytes]
+        if len(block) < blocks.block_bytes or not blocks.matches(index, block):
+            break
+        kept += len(block)
+    if kept == 0:
+        return None
+    attachment = _writable(
+        session,
+        ctx,
+        settings,
+        attachment_id=attachment_id,
+        offset=offset,
+        length=kept if declared_length is None else declared_length,
+    )
+    return _store(session, ctx, settings, attachment, offset, received[:kept])
 
 
 def _file_sha256(path: Path) -> str:

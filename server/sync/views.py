@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from starlette.requests import ClientDisconnect
 
 from mobile_sync.protocol.models import (
     PROTOCOL_VERSION,
@@ -23,6 +25,7 @@ from mobile_sync.protocol.models import (
     PullResponse,
     PushRequest,
     PushResponse,
+    UploadBlocks,
 )
 from server.access.policy import actor_for
 from server.deps import AppSettings, CurrentActor, DbSession
@@ -97,15 +100,6 @@ def get_device_context(
 CurrentDevice = Annotated[DeviceContext, Depends(get_device_context)]
 
 
-async def read_body(request: Request) -> bytes:
-    """The raw request body (already capped by the body-size middleware): push hashes it for
-    the Idempotency-Key check, and upload chunks are bytes, not JSON."""
-    return await request.body()
-
-
-RawBody = Annotated[bytes, Depends(read_body)]
-
-
 async def read_push_body(
     request: Request,
     settings: AppSettings,
@@ -126,6 +120,38 @@ async def read_push_body(
 
 
 PushBody = Annotated[bytes, Depends(read_push_body)]
+
+
+@dataclass(frozen=True)
+class ChunkBody:
+    data: bytes
+    #: False when the link dropped before the body was all there (ClientDisconnect, or fewer
+    #: bytes than Content-Length).
+    complete: bool
+
+
+async def read_chunk_body(request: Request) -> ChunkBody:
+    """An upload chunk, or as much of it as arrived: with block checksums the received prefix
+    is still worth keeping (``uploads.write_prefix``)."""
+    pieces: list[bytes] = []
+    try:
+        async for piece in request.stream():
+            pieces.append(piece)
+    except ClientDisconnect:
+        return ChunkBody(b"".join(pieces), complete=False)
+    data = b"".join(pieces)
+    declared = request.headers.get("content-length", "")
+    return ChunkBody(data, complete=not declared.isdigit() or len(data) >= int(declared))
+
+
+UploadBody = Annotated[ChunkBody, Depends(read_chunk_body)]
+
+#: What /hello and OPTIONS advertise: the block checksums a cut PATCH is kept by.
+UPLOAD_BLOCKS = UploadBlocks(
+    algorithms=list(uploads.BLOCK_ALGORITHMS),
+    min_block_bytes=uploads.MIN_BLOCK_BYTES,
+    max_blocks=uploads.MAX_BLOCKS,
+)
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -154,7 +180,8 @@ def hello(
     x_client_version: Annotated[str | None, Header()] = None,
 ) -> Hello:
     require_current_client(settings, x_client_version)
-    return service.hello(session, device, settings.sync)
+    reply = service.hello(session, device, settings.sync)
+    return reply.model_copy(update={"upload_blocks": UPLOAD_BLOCKS})
 
 
 def _not_json(constant: str) -> None:
@@ -255,9 +282,13 @@ def upload_options(settings: AppSettings) -> Response:
         headers={
             **TUS_HEADERS,
             "Tus-Version": TUS_VERSION,
-            "Tus-Extension": "creation,checksum,expiration",
+            "Tus-Extension": "creation,checksum,expiration,block-checksum",
             "Tus-Checksum-Algorithm": "sha256",
             "Tus-Max-Size": str(settings.sync.max_attachment_bytes),
+            # Vigil's block-checksum extension (mobile_sync/client/README.md).
+            "Upload-Block-Algorithms": ",".join(UPLOAD_BLOCKS.algorithms),
+            "Upload-Block-Min-Size": str(UPLOAD_BLOCKS.min_block_bytes),
+            "Upload-Block-Max-Count": str(UPLOAD_BLOCKS.max_blocks),
         },
     )
 
@@ -308,15 +339,21 @@ def upload_status(
 )
 def upload_chunk(
     attachment_id: uuid.UUID,
-    chunk: RawBody,
+    body: UploadBody,
     session: DbSession,
     device: CurrentDevice,
     settings: AppSettings,
     content_type: Annotated[str | None, Header()] = None,
     content_encoding: Annotated[str | None, Header()] = None,
+    content_length: Annotated[str | None, Header()] = None,
     upload_offset: Annotated[str | None, Header()] = None,
     upload_checksum: Annotated[str | None, Header()] = None,
+    upload_block_size: Annotated[str | None, Header()] = None,
+    upload_block_checksums: Annotated[str | None, Header()] = None,
 ) -> Response:
+    """A whole body is stored only if it matches ``Upload-Checksum``. A body cut short stores
+    nothing (499), unless the PATCH carried block checksums: then its complete, matching blocks
+    are kept and the device learns the new offset by HEAD (nobody is left to answer)."""
     if (content_encoding or "identity").strip().lower() != "identity":
         # Offsets and checksums count the file's bytes; a coded chunk would be stored coded.
         raise UnsupportedContentEncodingError(
@@ -328,6 +365,27 @@ def upload_chunk(
         )
     offset = _int_header("Upload-Offset", upload_offset, minimum=0)
     checksum = uploads.parse_checksum(upload_checksum)
+    declared = int(content_length) if content_length and content_length.isdigit() else None
+    blocks = uploads.parse_block_checksums(
+        upload_block_size, upload_block_checksums, content_length=declared
+    )
+    if not body.complete:
+        if blocks is None:
+            raise ClientDisconnect()  # as before block checksums: 499, nothing stored
+        kept = uploads.write_prefix(
+            session,
+            device,
+            settings,
+            attachment_id=attachment_id,
+            offset=offset,
+            blocks=blocks,
+            declared_length=declared,
+            received=body.data,
+        )
+        # Returned, not raised, so that the kept blocks are committed; 499 in the access log.
+        return Response(
+            status_code=499, headers=_upload_headers(kept) if kept is not None else TUS_HEADERS
+        )
     state = uploads.write_chunk(
         session,
         device,
@@ -335,7 +393,7 @@ def upload_chunk(
         attachment_id=attachment_id,
         offset=offset,
         checksum=checksum,
-        chunk=chunk,
+        chunk=body.data,
     )
     return Response(status_code=204, headers=_upload_headers(state))
 

@@ -4,6 +4,7 @@ tus subset defines — damaged chunk (460), offset mismatch (409), lost answer (
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import select, update
 
 from mobile_sync.client import ResumableUpload, UploadError
+from mobile_sync.protocol.models import UploadBlocks
 from server.db.base import utcnow
 from server.reports.enums import AttachmentState
 from server.reports.models import Attachment
@@ -29,6 +31,7 @@ from tests.sync.test_client_kit import (
     drop_request,
     lose_response,
 )
+from tests.sync.test_upload_blocks import deliver_cut
 
 pytestmark = pytest.mark.integration
 
@@ -254,3 +257,185 @@ def test_a_file_changed_after_it_was_attached_is_refused_before_sending(api, tmp
         job.upload().run(sleep=pytest.fail)
     assert not failure.value.retryable
     assert job.faults.sent == []
+
+
+# ---------------------------------------------------------------------------- a slow, cut link
+
+
+class SlowLink:
+    """A link of ``rate`` bytes/s and ``rtt_s`` on a clock the uploader reads (the clock moves
+    only by what crosses the link and by the uploader's pauses). With ``cut_every_s``, the link
+    drops at every multiple of it: the request on it then fails with a reset, and the server
+    never sees it (that comes in the prefix tests)."""
+
+    def __init__(
+        self, rate: float, rtt_s: float, cut_every_s: float | None = None, *, app: Any = None
+    ) -> None:
+        #: With the app, a cut PATCH delivers what crossed before the cut, then disconnects.
+        self.app = app
+        self.rate = rate
+        self.rtt_s = rtt_s
+        self.cut_every_s = cut_every_s
+        self.next_cut = cut_every_s
+        self.now = 0.0
+        self.cuts = 0
+        #: (Upload-Offset, body length, seconds on the link) of every PATCH that got through.
+        self.patches: list[tuple[int, int, float]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def _cut_due(self, duration: float) -> bool:
+        if self.next_cut is None or self.cut_every_s is None:
+            return False
+        while self.next_cut <= self.now:
+            self.next_cut += self.cut_every_s
+        if self.now + duration <= self.next_cut:
+            return False
+        self.now = self.next_cut
+        self.cuts += 1
+        return True
+
+    def __call__(self, request: httpx.Request, inner: httpx.BaseTransport) -> httpx.Response:
+        duration = self.rtt_s + len(request.content) / self.rate
+        started = self.now
+        if self._cut_due(duration):
+            crossed = int((self.now - started - self.rtt_s / 2) * self.rate)
+            if self.app is not None and request.method == "PATCH" and crossed > 0:
+                body = request.content[:crossed]
+                deliver_cut(self.app, "PATCH", request.url.path, dict(request.headers), body)
+            raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
+        self.now += duration
+        if request.method == "PATCH":
+            self.patches.append(
+                (int(request.headers["Upload-Offset"]), len(request.content), duration)
+            )
+        return inner.handle_request(request)
+
+    def attach(self, faults: FaultyTransport) -> None:
+        for method in ("POST", "HEAD", "PATCH"):
+            faults.arm(method, UPLOADS, self, times=10**6)
+
+
+def test_a_reset_halves_the_chunk_like_a_timeout(api, session, tmp_path):
+    """A cut link surfaces as a reset (ReadError), not a timeout: it must shrink the chunk too,
+    or chunks keep doubling past what the link can carry between two cuts."""
+    job = announce(api, tmp_path)
+
+    def reset(request: httpx.Request, inner: httpx.BaseTransport) -> httpx.Response:
+        raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
+
+    job.faults.arm("PATCH", UPLOADS, reset, skip=1)
+    upload = job.upload()
+
+    assert upload.run(sleep=lambda _s: None) == SIZE
+
+    assert [n for _, n in job.chunks()][:3] == [65_536, 131_072, 65_536]
+    assert upload.stats.chunk_failures == 1
+    assert len(job.faults.requests("HEAD", UPLOADS)) == 1
+    assert server_attachment(session, job.attachment_id).state is AttachmentState.COMPLETE
+
+
+def test_chunks_are_sized_from_the_measured_throughput(api, session, tmp_path):
+    """At 2G speed (6,250 B/s, 600 ms RTT) a chunk grows only to what the link carries in
+    about 8 s, although the server would take 1 MiB."""
+    job = announce(api, tmp_path)
+    link = SlowLink(rate=6_250, rtt_s=0.6)
+    link.attach(job.faults)
+    upload = job.upload(clock=link.clock)
+
+    assert upload.run(sleep=link.sleep) == SIZE
+
+    sizes = [n for _, n, _ in link.patches]
+    assert sizes[0] == 65_536  # before any measurement: the configured start
+    assert max(sizes[1:]) <= 8 * 6_250  # then bounded by the time
+    # ~8 s: the rate is measured request to answer, so a round trip may come on top.
+    assert all(seconds <= 8.0 + 0.6 for _, _, seconds in link.patches[1:])
+    assert min(sizes[1:-1]) >= 0.75 * 8 * 6_250  # and not needlessly small
+    assert upload.rate_bps is not None and 5_000 < upload.rate_bps < 6_250
+    assert (upload.stats.chunk_failures, upload.stats.bytes_sent) == (0, SIZE)
+    assert server_attachment(session, job.attachment_id).state is AttachmentState.COMPLETE
+
+
+def test_a_link_cut_every_20_s_still_completes(api, session, tmp_path):
+    """The 2G benchmark's failure in small: with chunks that only doubled, a chunk soon took
+    longer than the link stays up and no PATCH could ever complete again."""
+    job = announce(api, tmp_path, size=600_000)
+    link = SlowLink(rate=6_250, rtt_s=0.6, cut_every_s=20.0)
+    link.attach(job.faults)
+    upload = job.upload(clock=link.clock)
+
+    assert upload.run(attempts=60, sleep=link.sleep) == 600_000
+
+    assert link.cuts >= 3
+    assert upload.stats.chunk_failures >= 3
+    assert max(n for _, n, _ in link.patches[1:]) <= 8 * 6_250
+    assert server_attachment(session, job.attachment_id).state is AttachmentState.COMPLETE
+
+
+BLOCKS = UploadBlocks(algorithms=["sha256", "sha256-64"], min_block_bytes=1024, max_blocks=256)
+
+
+def test_with_block_checksums_a_cut_costs_only_the_bytes_in_flight(api, session, tmp_path):
+    """The same cut link, a server that keeps a cut chunk's verified blocks: the uploader sends
+    little more than the file, and chunks no longer shrink at each cut (the link carried them)."""
+    size = 600_000
+    job = announce(api, tmp_path, size=size)
+    link = SlowLink(rate=6_250, rtt_s=0.6, cut_every_s=20.0, app=api.http.app)
+    link.attach(job.faults)
+    upload = job.upload(clock=link.clock, blocks=BLOCKS)
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        link.sleep(seconds)
+
+    assert upload.run(attempts=60, sleep=pause) == size
+
+    assert upload.block_algorithm == "sha256-64"
+    assert link.cuts >= 3
+    assert upload.stats.bytes_kept_from_cuts > 0.5 * link.cuts * 6_250 * 10
+    # Each cut wastes under a block plus what was in flight; not whole chunks.
+    wasted = upload.stats.bytes_sent - size
+    assert wasted < link.cuts * (2048 + 6_250 * 20)  # (bytes_sent counts the unsent tail too)
+    patches = job.faults.requests("PATCH", UPLOADS)
+    assert all("Upload-Block-Checksums" in p.headers for p in patches)
+    assert patches[0].headers["Upload-Block-Size"] == "2048"
+    # HEAD after every cut; the chunk grows past the 8 s bound (30 s with block checksums).
+    assert len(job.faults.requests("HEAD", UPLOADS)) == link.cuts
+    assert max(n for _, n, _ in link.patches) > 8 * 6_250
+    # A cut that kept bytes is no reason to wait longer and longer: the backoff starts over.
+    assert len(pauses) == link.cuts and max(pauses) <= 0.5
+    stored = server_attachment(session, job.attachment_id)
+    assert stored.state is AttachmentState.COMPLETE
+
+
+def test_block_checksums_only_when_the_server_offers_a_known_algorithm(api, tmp_path):
+    job = announce(api, tmp_path)
+    unknown = UploadBlocks(algorithms=["blake3"], min_block_bytes=1024, max_blocks=256)
+    upload = job.upload(blocks=unknown)
+
+    assert upload.run(sleep=pytest.fail) == SIZE
+
+    assert upload.blocks is None
+    assert all(
+        "Upload-Block-Checksums" not in p.headers for p in job.faults.requests("PATCH", UPLOADS)
+    )
+
+
+def test_big_chunks_use_bigger_blocks_within_the_servers_count(api, tmp_path):
+    job = announce(api, tmp_path, size=600_000)
+    few = UploadBlocks(algorithms=["sha256"], min_block_bytes=1024, max_blocks=16)
+    upload = job.upload(blocks=few, start_chunk_bytes=200_000)
+
+    assert upload.run(sleep=pytest.fail) == 600_000
+
+    first = job.faults.requests("PATCH", UPLOADS)[0]
+    block = int(first.headers["Upload-Block-Size"])
+    assert block % 1024 == 0 and block * 16 >= 200_000
+    algorithm, encoded = first.headers["Upload-Block-Checksums"].split(" ")
+    assert algorithm == "sha256"
+    assert len(base64.b64decode(encoded)) == 32 * -(-200_000 // block)

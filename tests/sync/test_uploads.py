@@ -307,8 +307,11 @@ def test_tus_discovery(device: SyncDevice) -> None:
         "creation",
         "checksum",
         "expiration",
+        "block-checksum",
     }
     assert response.headers["Tus-Checksum-Algorithm"] == "sha256"
+    assert response.headers["Upload-Block-Algorithms"] == "sha256,sha256-128,sha256-64"
+    assert int(response.headers["Upload-Block-Max-Count"]) == uploads.MAX_BLOCKS
 
 
 def test_a_link_cut_mid_chunk_is_not_a_server_error(device: SyncDevice) -> None:
