@@ -142,6 +142,14 @@ def worker(
             help="Run each job in a forked work horse (rq's default) instead of in the worker.",
         ),
     ] = False,
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="Which queues, in priority order: alerts (the alert path), default (analysis: "
+            "hotspots, coverage, AOR changes). Give the alert path a worker of its own with "
+            "--queues alerts.",
+        ),
+    ] = "alerts,default",
 ) -> None:
     """Run an rq worker (with rq's scheduler) for VIGIL_REDIS_URL.
 
@@ -170,21 +178,31 @@ def worker(
             settings=settings, session_factory=create_session_factory(engine), queue=jobs
         )
     )
+    from server.worker.queue import alerts_queue_name
+
     connection = Redis.from_url(settings.queue.redis_url)
     queue = Queue(settings.queue.queue_name, connection=connection)
+    alerts_queue = Queue(alerts_queue_name(settings.queue.queue_name), connection=connection)
+    by_name = {"alerts": alerts_queue, "default": queue}
+    chosen = [part.strip() for part in queues.split(",") if part.strip()]
+    unknown = [name for name in chosen if name not in by_name]
+    if unknown or not chosen:
+        raise _fail(f"--queues takes alerts and/or default, not {', '.join(unknown) or 'nothing'}")
+    listened = [by_name[name] for name in chosen]
     ticker = None
     if not burst:
-        # Periodic jobs (hotspot recomputes) go on the queue at their intervals.
+        # Periodic jobs (hotspot recomputes, the alert tick) go on their queues at their
+        # intervals. Several workers may run tickers: the fixed job ids keep one copy queued.
         from server.worker.schedule import Ticker, enqueue_on, periodic_jobs
 
-        ticker = Ticker(periodic_jobs(settings), enqueue_on(queue))
+        ticker = Ticker(periodic_jobs(settings), enqueue_on(queue, alerts_queue))
         ticker.start()
     from server.worker import tasks
 
     tasks.preload()
     try:
         worker_class = Worker if fork else SimpleWorker
-        worker_class([queue], connection=connection).work(with_scheduler=True, burst=burst)
+        worker_class(listened, connection=connection).work(with_scheduler=True, burst=burst)
     finally:
         if ticker is not None:
             ticker.stop()

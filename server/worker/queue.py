@@ -16,7 +16,16 @@ from typing import Any, Protocol
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-__all__ = ["InProcessQueue", "JobQueue", "RqQueue", "after_commit", "install_after_commit_hook"]
+__all__ = [
+    "ALERTS",
+    "InProcessQueue",
+    "JobQueue",
+    "RqQueue",
+    "after_commit",
+    "alerts_queue_name",
+    "install_after_commit_hook",
+    "on_alerts_queue",
+]
 
 log = logging.getLogger("vigil.jobs")
 
@@ -26,6 +35,22 @@ _QUEUE_KEY = "vigil_job_queue"
 
 #: Retry policy for every rq job: three more tries, backing off (SECURITY.md rule 9).
 RETRY_INTERVALS_S = (10, 60, 300)
+
+
+#: The queue of the alert path (drain, deliver, escalate, tick): a worker takes its jobs before
+#: any other, and a deployment can give it a worker of its own, so that a long hotspot
+#: recompute never holds an alert back.
+ALERTS = "alerts"
+
+
+def on_alerts_queue(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a job function as part of the alert path (it goes on the alerts queue)."""
+    func.vigil_queue = ALERTS  # type: ignore[attr-defined]
+    return func
+
+
+def alerts_queue_name(queue_name: str) -> str:
+    return f"{queue_name}-{ALERTS}"
 
 
 class JobQueue(Protocol):
@@ -57,16 +82,25 @@ class RqQueue:
         from redis import Redis
         from rq import Queue
 
-        self._queue = Queue(queue_name, connection=Redis.from_url(redis_url))
+        connection = Redis.from_url(redis_url)
+        self._queue = Queue(queue_name, connection=connection)
+        self._alerts = Queue(alerts_queue_name(queue_name), connection=connection)
 
     @property
     def rq_queue(self) -> Any:
         return self._queue
 
+    @property
+    def alerts_rq_queue(self) -> Any:
+        return self._alerts
+
+    def queue_for(self, func: Callable[..., Any]) -> Any:
+        return self._alerts if getattr(func, "vigil_queue", None) == ALERTS else self._queue
+
     def enqueue(self, func: Callable[..., Any], *args: Any) -> None:
         from rq import Retry
 
-        self._queue.enqueue(
+        self.queue_for(func).enqueue(
             func, *args, retry=Retry(max=len(RETRY_INTERVALS_S), interval=list(RETRY_INTERVALS_S))
         )
 
@@ -74,7 +108,7 @@ class RqQueue:
         """A timer on rq's scheduler (workers run with ``with_scheduler=True``)."""
         from rq import Retry
 
-        self._queue.enqueue_at(
+        self.queue_for(func).enqueue_at(
             when,
             func,
             *args,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from server.settings import Settings
 from server.worker import tasks
-from server.worker.queue import RETRY_INTERVALS_S
+from server.worker.queue import ALERTS, RETRY_INTERVALS_S
 
 __all__ = ["Periodic", "Ticker", "periodic_jobs"]
 
@@ -91,8 +91,9 @@ def run_in_process(job: Periodic) -> None:
     job.func()
 
 
-def enqueue_on(queue: object) -> Callable[[Periodic], None]:
-    """A runner that puts each periodic job on an rq queue under its fixed id."""
+def enqueue_on(queue: object, alerts_queue: object | None = None) -> Callable[[Periodic], None]:
+    """A runner that puts each periodic job on an rq queue under its fixed id (the alert
+    path's jobs on ``alerts_queue`` when given)."""
     from rq import Retry
     from rq.exceptions import NoSuchJobError
     from rq.job import Job, JobStatus
@@ -100,13 +101,18 @@ def enqueue_on(queue: object) -> Callable[[Periodic], None]:
     waiting = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
     def enqueue(job: Periodic) -> None:
+        target = (
+            alerts_queue
+            if alerts_queue is not None and getattr(job.func, "vigil_queue", None) == ALERTS
+            else queue
+        )
         try:
-            existing = Job.fetch(job.job_id, connection=queue.connection)  # type: ignore[attr-defined]
+            existing = Job.fetch(job.job_id, connection=target.connection)  # type: ignore[attr-defined]
             if existing.get_status() in waiting:
                 return  # the previous run has not finished: do not stack another behind it
         except NoSuchJobError:
             pass
-        queue.enqueue(  # type: ignore[attr-defined]
+        target.enqueue(  # type: ignore[attr-defined]
             job.func,
             job_id=job.job_id,
             retry=Retry(max=len(RETRY_INTERVALS_S), interval=list(RETRY_INTERVALS_S)),

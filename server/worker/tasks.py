@@ -11,6 +11,7 @@ from server.db.base import utcnow
 from server.db.session import read_only
 from server.units import service as units_service
 from server.worker.context import current, job_session
+from server.worker.queue import on_alerts_queue
 
 log = logging.getLogger("vigil.jobs")
 
@@ -158,6 +159,7 @@ def _follow_up(notification_ids: list[int], escalations: list[tuple[int, int, da
         queue.enqueue_at(due, escalate_alert, alert_id, level)
 
 
+@on_alerts_queue
 def drain_alert_outbox(at: str | None = None) -> int:
     """Turn outbox rows into alerts and due notifications, a batch per transaction, until the
     outbox is empty. Idempotent: processed rows are marked in the transaction that used them,
@@ -185,6 +187,7 @@ def drain_alert_outbox(at: str | None = None) -> int:
     return processed
 
 
+@on_alerts_queue
 def deliver_alert_notification(notification_id: int) -> str:
     """Send one notification (webhook or e-mail). Safe to run twice: a delivered notification
     is not sent again, and a resend after a crash carries the same idempotency key."""
@@ -196,6 +199,7 @@ def deliver_alert_notification(notification_id: int) -> str:
     )
 
 
+@on_alerts_queue
 def escalate_alert(alert_id: int, level: int, at: str | None = None) -> bool:
     """rq's timer for one alert's acknowledgement deadline: escalate it if it is still open at
     ``level`` and due. Idempotent: a second run finds it moved on."""
@@ -215,6 +219,7 @@ def escalate_alert(alert_id: int, level: int, at: str | None = None) -> bool:
     return bool(escalated)
 
 
+@on_alerts_queue
 def alerts_tick(at: str | None = None) -> dict[str, int]:
     """The alert clock: drain what the outbox holds, escalate what is overdue, auto-resolve
     flash alerts that aged out, flush groups whose timers ran out, and hand undelivered
@@ -242,6 +247,7 @@ def alerts_tick(at: str | None = None) -> dict[str, int]:
     }
 
 
+@on_alerts_queue
 def evaluate_coverage_gaps(at: str | None = None) -> int:
     """Put every threatened cell's coverage state on the alert outbox (the gap rule raises the
     overdue ones and clears those that presence has closed), then drain."""

@@ -47,13 +47,16 @@ def rq_queue(session_factory, settings) -> Any:
     )
     yield queue
     queue.rq_queue.empty()
+    queue.alerts_rq_queue.empty()
     Redis.from_url(redis_url).close()
 
 
 def work(queue: RqQueue) -> None:
     from rq import SimpleWorker
 
-    SimpleWorker([queue.rq_queue], connection=queue.rq_queue.connection).work(burst=True)
+    SimpleWorker(
+        [queue.alerts_rq_queue, queue.rq_queue], connection=queue.rq_queue.connection
+    ).work(burst=True)
 
 
 def committed_report(session, actor_of, settings, mission, receiver_url: str, **kw) -> None:
@@ -110,9 +113,9 @@ def test_escalation_timer_is_on_rqs_scheduler(
         committed_report(session, actor_of, settings, mission, receiver.url)
         rq_queue.enqueue(tasks.drain_alert_outbox)
         work(rq_queue)
-    registry = ScheduledJobRegistry(queue=rq_queue.rq_queue)
+    registry = ScheduledJobRegistry(queue=rq_queue.alerts_rq_queue)
     (job_id,) = registry.get_job_ids()
-    job = rq_queue.rq_queue.fetch_job(job_id)
+    job = rq_queue.alerts_rq_queue.fetch_job(job_id)
     alert = session.scalar(select(Alert))
     assert job.func_name == "server.worker.tasks.escalate_alert"
     assert job.args == (alert.id, 0)

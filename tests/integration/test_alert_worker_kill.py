@@ -203,4 +203,5 @@ def test_a_worker_killed_mid_delivery_delivers_exactly_once_at_the_sink(
             assert datetime.now(UTC) - notification.delivered_at < timedelta(minutes=5)
     finally:
         queue.rq_queue.empty()
+        queue.alerts_rq_queue.empty()
         engine.dispose()

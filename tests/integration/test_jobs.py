@@ -127,16 +127,15 @@ def test_an_rq_worker_runs_the_job_against_the_database(
     assert report.aor_unit_id == mission.unit_id("coy-a1-1")
     _shrink_company_a1_1(session, settings, mission)
     session.commit()  # the AOR change queues the reassignment on Redis
-    # The report queued its alert drain (the report's outbox row), the AOR change the
-    # reassignment, each once.
+    # The report queued its alert drain (the report's outbox row) on the alerts queue, the AOR
+    # change the reassignment on the default one, each once.
     jobs = {job.func_name: job for job in queue.rq_queue.get_jobs()}
-    assert sorted(jobs) == [
-        "server.worker.tasks.drain_alert_outbox",
-        "server.worker.tasks.reassign_aor_units",
-    ]
+    assert sorted(jobs) == ["server.worker.tasks.reassign_aor_units"]
+    alert_jobs = [job.func_name for job in queue.alerts_rq_queue.get_jobs()]
+    assert alert_jobs == ["server.worker.tasks.drain_alert_outbox"]
     reassign = jobs["server.worker.tasks.reassign_aor_units"]
     assert reassign.retries_left == 3
-    SimpleWorker([queue.rq_queue], connection=connection).work(burst=True)
+    SimpleWorker([queue.alerts_rq_queue, queue.rq_queue], connection=connection).work(burst=True)
     finished = queue.rq_queue.fetch_job(reassign.id)
     assert finished.get_status() == "finished"
     assert finished.return_value() > 0
