@@ -216,7 +216,8 @@ def latency(settings: Any, url: str, redis_url: str, n: int, rate: float, data_d
     latencies = [arrivals[s] - t for s, t in committed.items() if s in arrivals]
     p50, p95, p99 = (percentile(latencies, q) for q in (0.5, 0.95, 0.99))
     print(
-        f"\n1. report committed → webhook received ({n} flash reports at {rate:g}/s, one alerts worker)"
+        f"\n1. report committed → webhook received ({n} flash reports at {rate:g}/s, "
+        "one alerts worker)"
     )
     print(f"   webhooks received: {len(latencies)} of {n}")
     print(

@@ -218,6 +218,7 @@ def ensure_default_rules(session: Session) -> int:
             session.add(AlertRule(id=rule.id, definition=rule_to_dict(rule)))
             added += 1
     session.flush()
+    _forget_rules(session)
     return added
 
 
@@ -236,10 +237,10 @@ def load_rules(session: Session) -> list[Rule]:
 _PARSED: dict[tuple[str, int, datetime], Rule | None] = {}
 
 
-def _rule_for(session: Session, rule_id: str) -> Rule | None:
-    stored = session.get(AlertRule, rule_id)
-    if stored is None:
-        return None
+_RULES_KEY = "vigil_alert_rules"
+
+
+def _parsed(stored: AlertRule) -> Rule | None:
     key = (stored.id, stored.version, stored.updated_at)
     if key not in _PARSED:
         try:
@@ -247,6 +248,21 @@ def _rule_for(session: Session, rule_id: str) -> Rule | None:
         except AlertError:
             _PARSED[key] = None
     return _PARSED[key]
+
+
+def _rule_for(session: Session, rule_id: str) -> Rule | None:
+    """The rule, from one read of the rules table per transaction (a job touches many alerts;
+    a get per alert would flush the session each time)."""
+    rules: dict[str, Rule | None] | None = session.info.get(_RULES_KEY)
+    if rules is None:
+        with session.no_autoflush:
+            rules = {r.id: _parsed(r) for r in session.scalars(select(AlertRule))}
+        session.info[_RULES_KEY] = rules
+    return rules.get(rule_id)
+
+
+def _forget_rules(session: Session) -> None:
+    session.info.pop(_RULES_KEY, None)
 
 
 def list_rules(*, session: Session) -> list[AlertRule]:
@@ -273,6 +289,7 @@ def create_rule(*, session: Session, definition: dict[str, Any], actor: Actor) -
     stored = AlertRule(id=rule.id, definition=rule_to_dict(rule), updated_by_user_id=actor.user_id)
     session.add(stored)
     session.flush()
+    _forget_rules(session)
     audit.record(
         session,
         actor=actor,
@@ -294,6 +311,7 @@ def update_rule(
     stored.updated_at = utcnow()
     stored.updated_by_user_id = actor.user_id
     session.flush()
+    _forget_rules(session)
     audit.record(
         session,
         actor=actor,
@@ -310,6 +328,7 @@ def delete_rule(*, session: Session, rule_id: str, actor: Actor) -> None:
     stored = get_rule_or_raise(session=session, rule_id=rule_id)
     session.delete(stored)
     session.flush()
+    _forget_rules(session)
     audit.record(
         session,
         actor=actor,
@@ -925,16 +944,44 @@ def flush_due_groups(session: Session, *, settings: Settings, now: datetime) -> 
     if not due:
         return []
     silences = _active_silences(session, now)
-    sources = list(
-        session.scalars(
-            select(Alert).where(Alert.state != AlertState.RESOLVED.value, Alert.severity == "red")
-        )
-    )
     outgoing: list[int] = []
     for state in due:
-        outgoing.extend(_flush_one(session, state, now=now, silences=silences, sources=sources))
+        outgoing.extend(_flush_one(session, state, now=now, silences=silences, settings=settings))
     session.flush()
     return outgoing
+
+
+def _inhibition_sources(
+    session: Session, targets: Sequence[Alert], settings: Settings
+) -> list[Alert]:
+    """The open red alerts that could inhibit ``targets``: those whose cell's parent (the
+    area an inhibition covers) holds a target — the children of each target's ancestor at
+    every resolution alerts are raised at. One indexed query, however many alerts are open."""
+    if not targets:
+        return []
+    resolutions = {
+        settings.coverage_resolution,
+        min(settings.coverage_resolution, settings.hotspots.sensitive_max_resolution),
+        settings.alerts.hotspot_resolution,
+    }
+    candidates: set[int] = set()
+    for target in targets:
+        level = geo_cells.cell_resolution(target.cell)
+        for resolution in resolutions:
+            area = _coarser(settings, resolution)
+            if level < area:
+                continue
+            ancestor = geo_cells.parent_cell(target.cell, area) if level > area else target.cell
+            candidates.update(int(c) for c in geo_cells.uncompact_cells([ancestor], resolution))
+    return list(
+        session.scalars(
+            select(Alert).where(
+                Alert.state != AlertState.RESOLVED.value,
+                Alert.severity == "red",
+                Alert.cell.in_(sorted(candidates)),
+            )
+        )
+    )
 
 
 def _flush_one(
@@ -943,7 +990,7 @@ def _flush_one(
     *,
     now: datetime,
     silences: list[CoreSilence],
-    sources: list[Alert],
+    settings: Settings,
 ) -> list[int]:
     unit = session.get(Unit, state.unit_id)
     rule = _rule_for(session, state.rule_id)
@@ -958,6 +1005,7 @@ def _flush_one(
         and (state.last_notified_at is None or a.resolved_at >= state.last_notified_at)
         and state.last_notified_at is not None  # never told: no need to tell it is over
     ]
+    sources = _inhibition_sources(session, active, settings)
     audible = [a for a in active if not _muted(session, a, now, silences, sources)]
     current_hash = _content_hash(audible)
     news = current_hash != state.notified_hash or bool(resolved_news)
