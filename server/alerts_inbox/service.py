@@ -144,6 +144,16 @@ def record_reports(session: Session, report_ids: Iterable[uuid.UUID]) -> None:
     after_commit(session, tasks.drain_alert_outbox)
 
 
+def record_incidents(session: Session, incident_ids: Iterable[uuid.UUID]) -> None:
+    """Put changed (fused) incidents on the outbox, in the caller's transaction."""
+    from server.worker import tasks
+
+    ids = [str(i) for i in incident_ids]
+    session.add_all(AlertOutbox(kind="incident", payload={"incident_id": i}) for i in ids)
+    if ids:
+        after_commit(session, tasks.drain_alert_outbox)
+
+
 def _state_json(state: CellState | None) -> dict[str, Any] | None:
     if state is None:
         return None
@@ -400,11 +410,43 @@ def _report_fact(session: Session, report_id: str, settings: Settings) -> Report
     )
 
 
+def _incident_fact(session: Session, incident_id: str, settings: Settings) -> ReportFact | None:
+    """A fused incident as a fact: its category, its best killed count, where it lies."""
+    from server.incidents.models import Incident, IncidentStatus
+
+    incident = session.get(Incident, uuid.UUID(incident_id))
+    if incident is None or incident.status is not IncidentStatus.ACTIVE:
+        return None
+    category = get_category(incident.category)
+    sensitivity = getattr(incident.sensitivity, "value", str(incident.sensitivity or ""))
+    resolution = _alert_resolution(settings)
+    if sensitivity != "normal":
+        resolution = min(resolution, settings.hotspots.sensitive_max_resolution)
+    fine = int(geo_cells.point_cells([incident.latitude], [incident.longitude], resolution)[0])
+    return ReportFact(
+        subject=f"incident:{incident.id}",
+        category=incident.category,
+        family=category.family.value,
+        severity_weight=category.severity_weight,
+        sensitivity=sensitivity or "strictly_confidential",
+        cell=fine,
+        parent_cell=geo_cells.parent_cell(fine, _coarser(settings, resolution)),
+        occurred_at=incident.occurred_at,
+        killed=int(incident.killed_best or 0),
+        children=incident.category in _CHILD_CATEGORIES,
+        precursor=category.precursor,
+        site_kind=_site_kinds(session, fine, resolution) if sensitivity == "normal" else None,
+    )
+
+
 def _facts_of(session: Session, row: AlertOutbox, settings: Settings) -> list[Any]:
     payload = row.payload
     if row.kind == "report":
         fact = _report_fact(session, payload["report_id"], settings)
         return [fact] if fact is not None else []
+    if row.kind == "incident":
+        incident = _incident_fact(session, payload["incident_id"], settings)
+        return [incident] if incident is not None else []
     cell = int(payload["cell"])
     parent = geo_cells.parent_cell(cell, _coarser(settings, geo_cells.cell_resolution(cell)))
     as_of = datetime.fromisoformat(payload["as_of"])
@@ -697,14 +739,22 @@ def _refresh(
 ) -> None:
     """A further fact for an open alert: counted once per subject (a replayed outbox row, or
     the same report seen again, changes nothing)."""
+    fused = candidate.subject.startswith("incident:")
     if candidate.subject:
         seen = session.get(AlertSubject, (alert.id, candidate.subject))
-        if seen is not None:
+        if seen is not None and not fused:
             return
-        session.add(AlertSubject(alert_id=alert.id, subject=candidate.subject, added_at=now))
-    alert.count += 1
-    alert.killed += candidate.killed
-    alert.abducted += candidate.abducted
+        if seen is None:
+            session.add(AlertSubject(alert_id=alert.id, subject=candidate.subject, added_at=now))
+    # Tolls are the largest best estimate, never a sum (as incident fusion counts them:
+    # witnesses of one event report the same victims). A fused incident restates reports
+    # already counted: it adds no report, and says something new only if its toll is higher.
+    if fused and candidate.killed <= alert.killed and candidate.abducted <= alert.abducted:
+        return
+    if not fused:
+        alert.count += 1
+    alert.killed = max(alert.killed, candidate.killed)
+    alert.abducted = max(alert.abducted, candidate.abducted)
     alert.last_seen_at = now
     alert.updated_at = now
     rule = candidate.rule

@@ -364,6 +364,11 @@ def merge(
     session.flush()
     session.expire(target, ["links"])
     _refresh(session, target)
+    # A fused incident may cross a threshold none of its reports did (five killed, told by
+    # three witnesses): the alert rules see it, in this transaction.
+    from server.alerts_inbox import service as alerts
+
+    alerts.record_incidents(session, [target.id])
     audit.record(
         session,
         actor=actor,

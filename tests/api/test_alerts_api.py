@@ -86,6 +86,24 @@ def test_the_cap_document_parses_back(api) -> None:
     assert api.as_("commander_b").get(f"{ALERTS}/{alert['id']}.cap").status_code == 404
 
 
+def test_a_sensitive_alert_carries_category_cell_and_count_only_even_in_cap(api) -> None:
+    canary = "CANARY-survivor-name-and-story"
+    created = api.as_("officer_a").post(
+        f"{API}/reports", json=report_body(category="rape", narrative=canary)
+    )
+    assert created.status_code == 201
+    (alert,) = api.as_("protection").get(f"{ALERTS}?severity=amber").json()["items"]
+    assert alert["sensitive"] and alert["category"] == "rape"
+    for user in ("protection", "commander_a", "officer_a"):
+        for path in (f"{ALERTS}/{alert['id']}", f"{ALERTS}/{alert['id']}.cap", f"{ALERTS}/feed"):
+            body = api.as_(user).get(path).content
+            assert canary.encode() not in body, (user, path)
+    # The day, not the hour; the coarse cell, not the point.
+    seen = datetime.fromisoformat(alert["first_seen_at"])
+    assert (seen.hour, seen.minute, seen.second) == (0, 0, 0)
+    assert alert["cell"].startswith("86")  # resolution 6
+
+
 def test_the_feed_lists_open_alerts_as_cap_links(api) -> None:
     alert = raise_attack(api)
     feed = api.as_("commander_a").get(f"{ALERTS}/feed")

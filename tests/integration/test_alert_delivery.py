@@ -250,8 +250,14 @@ def test_email_carries_the_cap_document(session, settings, actor_of, mission, se
             address="ops-coy-a1-1@mission.example",
             secret=None,
         )
+        canary = f"CANARY-{uuid.uuid4().hex}"
         file_report(
-            session, actor_of("officer_a"), settings, "attack_on_protected_site", POINT_A1_1
+            session,
+            actor_of("officer_a"),
+            settings,
+            "attack_on_protected_site",
+            POINT_A1_1,
+            narrative=canary,
         )
         session.commit()
         tasks.drain_alert_outbox()  # no queue: the drain delivers itself
@@ -265,3 +271,4 @@ def test_email_carries_the_cap_document(session, settings, actor_of, mission, se
     assert (info.urgency, info.severity, info.certainty) == ("Immediate", "Extreme", "Observed")
     alert = session.scalar(select(Alert))
     assert document.identifier == alert.cap_identifier
+    assert canary not in message.as_string()

@@ -433,3 +433,32 @@ def test_time_to_act_kpis(session, settings, actor_of) -> None:
     rows = alerts.kpis(session=session, actor=actor_of("analyst"), since=None, now=T0)
     (row,) = [r for r in rows if r.unit == "coy-a1-1"]
     assert row.acknowledged == 1 and row.ack_p50_s == 240.0 and row.delivery_p50_s == 0.0
+
+
+def test_tolls_are_the_largest_estimate_and_a_fused_incident_adds_no_report(
+    session, settings, actor_of
+) -> None:
+    from server.incidents import service as incidents
+    from server.incidents.models import IncidentReport
+
+    officer = actor_of("officer_a")
+    first = file_report(session, officer, settings, "killing_of_civilians", POINT_A1_1, killed=2)
+    second = file_report(session, officer, settings, "killing_of_civilians", POINT_A1_1, killed=4)
+    drain(session, settings, T0)
+    (alert,) = open_alerts(session, "flash-killing")
+    assert (alert.count, alert.killed) == (2, 4)  # two witnesses, the larger toll
+    incident_ids = [
+        session.scalar(select(IncidentReport.incident_id).where(IncidentReport.report_id == r))
+        for r in (first, second)
+    ]
+    incidents.merge(session=session, incident_ids=incident_ids, actor=actor_of("analyst"))
+    pending = session.scalars(
+        select(AlertOutbox).where(
+            AlertOutbox.kind == "incident", AlertOutbox.processed_at.is_(None)
+        )
+    ).all()
+    assert len(pending) == 1  # written in the merge's transaction
+    drain(session, settings, T0 + timedelta(minutes=1))
+    session.refresh(alert)
+    assert (alert.count, alert.killed) == (2, 4)
+    assert len(open_alerts(session, "flash-killing")) == 1
