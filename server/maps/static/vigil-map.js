@@ -44,50 +44,65 @@
     });
   }
 
+  // One click listener per batch of cells, not one per cell: each shape keeps the function
+  // that makes its popup, and the feature group (an event parent of its shapes) opens it.
+  function addCells(group, shapes) {
+    var batch = L.featureGroup(shapes);
+    batch.on("click", function (event) {
+      var make = event.layer && event.layer._vigilPopup;
+      if (make) L.popup().setLatLng(event.latlng).setContent(make()).openOn(batch._map);
+    });
+    group.addLayer(batch);
+    drawn += shapes.length;
+  }
+
   var drawn = 0;
 
   var VigilMap = {
     esc: esc,
 
     hotspots: function (group, rows) {
+      var shapes = [];
       rows.forEach(function (r) {
         if (r[1] === 0) return;
         var layer = polygon(r[0], { color: HOT[String(r[1])], weight: 0.5, fillOpacity: 0.55 });
-        bindLazyPopup(layer, function () {
+        layer._vigilPopup = function () {
           return "<b>Hotspot cell</b>" + table([
             ["Confidence", CONFIDENCE[String(r[1])]], ["Incidents", r[3]], ["Gi* z", r[4]],
             ["Pattern", r[2].replace(/_/g, " ")], ["Surge", r[5] ? "yes" : ""],
             ["Precursors", r[6] ? "rising" : ""], ["Cell", r[0]]]);
-        });
-        group.addLayer(layer);
-        drawn += 1;
+        };
+        shapes.push(layer);
       });
+      addCells(group, shapes);
     },
 
     emerging: function (group, rows) {
+      var shapes = [];
       rows.forEach(function (r) {
         // r = [cell, emerging category]
         var colour = EMERGING[r[1]];
         if (!colour) return;
         var layer = polygon(r[0], { color: colour, weight: 2, fill: false, dashArray: "4 3" });
-        bindLazyPopup(layer, function () {
+        layer._vigilPopup = function () {
           return "<b>" + esc(r[1].replace(/_/g, " ")) + "</b>" + table([["Cell", r[0]]]);
-        });
-        group.addLayer(layer);
-        drawn += 1;
+        };
+        shapes.push(layer);
       });
+      addCells(group, shapes);
     },
 
     sensitive: function (group, rows) {
+      var shapes = [];
       rows.forEach(function (r) {
         var layer = polygon(r[0], { color: "#6a3d9a", weight: 1, fillOpacity: 0.35 });
-        bindLazyPopup(layer, function () {
+        layer._vigilPopup = function () {
           return "<b>Sensitive cases (coarse cell)</b>" + table([
             ["Incidents", r[1]], ["Note", "counts under the threshold are withheld"]]);
-        });
-        group.addLayer(layer);
-        drawn += 1;
+        };
+        shapes.push(layer);
       });
+      addCells(group, shapes);
     },
 
     gaps: function (group, rows) {
