@@ -16,8 +16,8 @@
    (recipient, group) per group interval; every alert in a notification or the delivery log;
    every outbox row processed. Printed: counts, and the wall time of the drain/flush work.
 
-    .venv/bin/python benchmarks/bench_alerts.py [--reports 1000] [--rate 10] [--flood 10000]
-        [--pg-url URL] [--redis-url URL] [--keep]
+    .venv/bin/python benchmarks/bench_alerts.py [--reports 1000] [--rate 5] [--flood 10000]
+        [--pg-url URL] [--redis-url URL] [--keep] [--quick]
 
 Asserts nothing; prints MET/MISSED against the targets.
 """
@@ -141,8 +141,13 @@ def latency(settings: Any, url: str, redis_url: str, n: int, rate: float, data_d
     engine = create_engine_for(settings)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     queue = RqQueue(redis_url, "vigil")
-    queue.rq_queue.empty()
-    queue.alerts_rq_queue.empty()
+    from rq.registry import ScheduledJobRegistry
+
+    for rq_queue in (queue.rq_queue, queue.alerts_rq_queue):
+        rq_queue.empty()
+        scheduled = ScheduledJobRegistry(queue=rq_queue)
+        for job_id in scheduled.get_job_ids():  # escalation timers left by an earlier run
+            scheduled.remove(job_id, delete_job=True)
     install_after_commit_hook(factory, queue)
     with WebhookReceiver() as receiver:
         with transaction(factory) as session:
@@ -339,12 +344,15 @@ def flood(settings: Any, n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=10.0, help="reports per second")
+    parser.add_argument("--rate", type=float, default=5.0, help="reports per second")
     parser.add_argument("--flood", type=int, default=10000)
     parser.add_argument("--pg-url", default=DEFAULT_PG)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--quick", action="store_true", help="100 reports, a 1,000 flood")
     args = parser.parse_args()
+    if args.quick:
+        args.reports, args.flood = min(args.reports, 100), min(args.flood, 1000)
     common.recreate_postgres(args.pg_url)
     data_dir = Path(tempfile.mkdtemp(prefix="vigil-bench-alerts-"))
     settings = common.load_settings(args.pg_url, data_dir)
