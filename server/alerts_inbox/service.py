@@ -926,7 +926,26 @@ def _muted(
         else:
             _event(session, alert, "uninhibited", now)
         alert.inhibited_by_alert_id = source_id
-    return silenced_by is not None or source_id is not None
+    muted = silenced_by is not None or source_id is not None
+    if not muted and alert.state == AlertState.OPEN.value and alert.escalate_at is None:
+        # Heard again after a silence or an inhibition: its acknowledgement clock restarts
+        # (a muted alert does not escalate, and must not stay unescalated for good).
+        rule = _rule_for(session, alert.rule_id)
+        step = (
+            next_escalation(
+                state=AlertState.OPEN,
+                level=alert.level,
+                level_started_at=now,
+                chain=tuple(alert.chain),
+                rule=rule,
+            )
+            if rule is not None
+            else None
+        )
+        if step is not None:
+            alert.level_started_at = now
+            alert.escalate_at = step.due_at
+    return muted
 
 
 def _content_hash(alerts: Sequence[Alert]) -> str:

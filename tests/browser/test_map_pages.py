@@ -193,3 +193,24 @@ def test_a_field_officer_receives_no_narrative_or_exact_point_of_a_sensitive_cas
                 pair = rf"{re.escape(repr(first))}0*\s*,\s*{re.escape(repr(second))}0*(?!\d)"
                 assert re.search(pair, received) is None, (path, report["category"])
         page.close()
+
+
+def test_the_protection_officer_does_receive_the_exact_point(
+    browser: Any, demo_server: ServerProcess
+) -> None:
+    """The positive control of the test above: the same byte search finds a sensitive case's
+    exact point in the page of the one role that may see it, so its silence for the field
+    officer means something."""
+    reports = scenario.demo_field_reports(datetime.now(UTC))
+    sensitive = [report for report in reports if report["category"] in SENSITIVE]
+    page, visit = _open(browser, demo_server, "protection", "/maps/threat")
+    page.wait_for_function("window.vigilMapReady !== undefined", timeout=30_000)
+    received = b"\n".join(visit.bodies).decode("utf-8", "replace")
+    found = 0
+    for report in sensitive:
+        lon, lat = report["location"]["coordinates"]
+        for first, second in ((lat, lon), (lon, lat)):
+            pair = rf"{re.escape(repr(first))}0*\s*,\s*{re.escape(repr(second))}0*(?!\d)"
+            found += re.search(pair, received) is not None
+    assert found >= 1
+    page.close()

@@ -331,6 +331,10 @@ def test_a_silence_mutes_until_it_ends(session, settings, actor_of, mission) -> 
     assert len(inbox(session, mission.unit_id("coy-a1-1"))) == 1
     kinds = [e.kind for e in alerts.timeline(session, alert)]
     assert "silenced" in kinds and "unsilenced" in kinds
+    # Heard again, it escalates again if nobody acknowledges: its clock restarted at 30 min.
+    session.refresh(alert)
+    assert alert.escalate_at == T0 + timedelta(minutes=45)
+    assert alerts.escalate_due(session, now=T0 + timedelta(minutes=45)) == [alert.id]
 
 
 # -------------------------------------------------------------------------- escalation
@@ -462,3 +466,44 @@ def test_tolls_are_the_largest_estimate_and_a_fused_incident_adds_no_report(
     session.refresh(alert)
     assert (alert.count, alert.killed) == (2, 4)
     assert len(open_alerts(session, "flash-killing")) == 1
+
+
+# --------------------------------------------------------------------------- coverage gaps
+
+
+def test_a_never_patrolled_camp_raises_a_gap_alert_that_a_patrol_clears(
+    session, settings, actor_of, mission
+) -> None:
+    from server.sites import service as sites
+    from server.sites.schemas import SiteCreate
+    from tests.integration.test_coverage_service import record
+
+    camp = sites.create(
+        session=session,
+        site_in=SiteCreate.model_validate(
+            {
+                "name": "IDP site",
+                "kind": "idp_camp",
+                "location": {"type": "Point", "coordinates": list(POINT_A1_2)},
+            }
+        ),
+        actor=actor_of("protection"),
+        mission=settings.mission,
+    )
+    assert camp.id
+    now = datetime.now(UTC)
+    facts = alerts.gap_facts(session, settings=settings, now=now)
+    site_cell = int(geo_cells.point_cells([POINT_A1_2[1]], [POINT_A1_2[0]], 8)[0])
+    assert site_cell in {f.cell for f in facts}
+    alerts.record_gaps(session, facts)
+    drain(session, settings, now)
+    (gap,) = [a for a in open_alerts(session, "gap-overdue") if a.cell == site_cell]
+    assert codes(mission, gap.chain)[0] == "coy-a1-2"
+    assert gap.labels["site_kind"] == "idp_camp" and gap.severity == "yellow"
+    # A patrol walks through the camp: the next gap check closes the alert.
+    record(session, actor_of("officer_a"), settings, POINT_A1_2, hours_ago=1)
+    later = datetime.now(UTC)
+    alerts.record_gaps(session, alerts.gap_facts(session, settings=settings, now=later))
+    drain(session, settings, later)
+    session.refresh(gap)
+    assert gap.state == "resolved" and gap.resolve_reason == "condition cleared"
