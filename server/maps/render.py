@@ -154,7 +154,9 @@ _LEGEND = (
     "<i class='line' style='border-color:#91cf60'></i>patrol, 24–72 h<br>"
     "<i style='background:#7f0000;border-radius:50%'></i>incident<br>"
     "<i style='background:#2c7fb8;opacity:.5'></i>protected site<br>"
-    "<i style='border:2px solid #d7191c;border-radius:50%'></i>open alert"
+    "<i style='border:2px solid #b2182b;border-radius:50%'></i>open alert, red<br>"
+    "<i style='border:2px solid #e08214;border-radius:50%'></i>open alert, amber<br>"
+    "<i style='border:2px solid #c9a227;border-radius:50%'></i>open alert, yellow"
 )
 
 _AOR_STYLE = ["#252525", "#525252", "#737373", "#969696", "#bdbdbd"]

@@ -263,16 +263,11 @@ def test_a_whole_patch_with_block_checksums_is_checked_as_before(device: SyncDev
             "header:Upload-Block-Checksums",
         ),
         (
-            # 4 blocks of 2 KiB need 4 digests, not 3
-            {"Upload-Block-Size": "2048", "Upload-Block-Checksums": "sha256-64 " + "A" * 32},
-            "header:Upload-Block-Checksums",
-        ),
-        (
             {"Upload-Block-Size": "2048", "Upload-Block-Checksums": "sha256-64 not base64!"},
             "header:Upload-Block-Checksums",
         ),
     ],
-    ids=["no-digests", "no-size", "tiny-blocks", "unknown-algorithm", "count", "not-base64"],
+    ids=["no-digests", "no-size", "tiny-blocks", "unknown-algorithm", "not-base64"],
 )
 def test_malformed_block_checksums_are_400(
     device: SyncDevice, headers: dict[str, str], field: str
@@ -283,6 +278,33 @@ def test_malformed_block_checksums_are_400(
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == field
     assert offset_of(upload) == 0
+
+
+def test_digests_for_another_body_make_it_a_plain_patch(device: SyncDevice) -> None:
+    """A body whose length needs another number of digests than it carries is not the body they
+    were made for (a middlebox re-framed a cut one): no prefix is trusted, Upload-Checksum
+    decides. The whole right chunk is stored; a re-framed short body is 460, nothing stored."""
+    upload = Upload(device, os.urandom(4 * BLOCK))
+    upload.create()
+    three_digests = {"Upload-Block-Size": "2048", "Upload-Block-Checksums": "sha256-64 " + "A" * 32}
+    digest = base64.b64encode(hashlib.sha256(upload.data).digest()).decode()
+    short = upload.device.http.patch(
+        upload.url,
+        content=upload.data[: 3 * BLOCK + 100],
+        headers=upload.device.headers(
+            **{
+                "Content-Type": "application/offset+octet-stream",
+                "Upload-Offset": "0",
+                "Upload-Checksum": f"sha256 {digest}",
+                **block_headers(upload.data),
+            }
+        ),
+    )
+    assert short.status_code == 460
+    assert offset_of(upload) == 0
+    whole = _patch_with(upload, upload.data, three_digests)
+    assert whole.status_code == 204, whole.text
+    assert offset_of(upload) == len(upload.data)
 
 
 def test_hello_offers_block_checksums_and_old_hellos_still_parse(device: SyncDevice) -> None:
