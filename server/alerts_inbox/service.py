@@ -739,6 +739,11 @@ def _refresh(
 ) -> None:
     """A further fact for an open alert: counted once per subject (a replayed outbox row, or
     the same report seen again, changes nothing)."""
+    if not candidate.subject:
+        # A condition that still holds (a gap still overdue, a cell still hot): nothing new to
+        # tell, so no count, no timeline entry and no notification; only "still true at".
+        alert.last_seen_at = now
+        return
     fused = candidate.subject.startswith("incident:")
     if candidate.subject:
         seen = session.get(AlertSubject, (alert.id, candidate.subject))

@@ -500,6 +500,17 @@ def test_a_never_patrolled_camp_raises_a_gap_alert_that_a_patrol_clears(
     (gap,) = [a for a in open_alerts(session, "gap-overdue") if a.cell == site_cell]
     assert codes(mission, gap.chain)[0] == "coy-a1-2"
     assert gap.labels["site_kind"] == "idp_camp" and gap.severity == "yellow"
+    alerts.flush_due_groups(session, settings=settings, now=now + timedelta(minutes=6))
+    assert len(inbox(session, mission.unit_id("coy-a1-2"))) == 1  # after its group wait
+    # The next check finds it still overdue: the same alert, nothing new to tell.
+    events = len(alerts.timeline(session, gap))
+    alerts.record_gaps(session, alerts.gap_facts(session, settings=settings, now=now))
+    drain(session, settings, now + timedelta(minutes=15))
+    session.refresh(gap)
+    assert gap.count == 1 and len(alerts.timeline(session, gap)) == events
+    assert [a.id for a in open_alerts(session, "gap-overdue") if a.cell == site_cell] == [gap.id]
+    alerts.flush_due_groups(session, settings=settings, now=now + timedelta(hours=2))
+    assert len(inbox(session, mission.unit_id("coy-a1-2"))) == 1  # no hourly "update"
     # A patrol walks through the camp: the next gap check closes the alert.
     record(session, actor_of("officer_a"), settings, POINT_A1_2, hours_ago=1)
     later = datetime.now(UTC)
