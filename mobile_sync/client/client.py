@@ -558,6 +558,12 @@ class FieldClient:
             raise
         return entry.op_id
 
+    def require_report(self, report_id: uuid.UUID | str) -> None:
+        """Raise :class:`UnknownReportError` unless the report is on this device (written
+        here or pulled) and not removed by HQ."""
+        with self.store.snapshot() as connection:
+            _require_local_report(connection, uuid.UUID(str(report_id)))
+
     def _attachment_exists(self, attachment_id: str) -> bool:
         with self.store.snapshot() as connection:
             row = connection.execute(
