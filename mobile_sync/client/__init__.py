@@ -18,17 +18,20 @@ from mobile_sync.client.errors import (
     AccountSwitchRefusedError,
     DeviceRevokedError,
     FieldClientError,
+    InvalidTrackError,
     MigrationError,
     NotSignedInError,
     OpTooLargeError,
     SignInError,
     StoreError,
     StoreTooNewError,
+    UnknownReportError,
     UploadError,
 )
 from mobile_sync.client.outbox import AttentionItem, OutboxEntry
 from mobile_sync.client.store import Connector, Store, connect_plain
 from mobile_sync.client.sync import SyncOutcome, SyncResult, UploadOutcome
+from mobile_sync.client.tracks import Fix, read_track_file
 from mobile_sync.client.uploads import ResumableUpload, UploadStats
 
 __all__ = [
@@ -41,6 +44,8 @@ __all__ = [
     "FieldClient",
     "FieldClientError",
     "FieldStatus",
+    "Fix",
+    "InvalidTrackError",
     "MigrationError",
     "NotSignedInError",
     "OpTooLargeError",
@@ -52,9 +57,11 @@ __all__ = [
     "StoreTooNewError",
     "SyncOutcome",
     "SyncResult",
+    "UnknownReportError",
     "UnsentItem",
     "UploadError",
     "UploadOutcome",
     "UploadStats",
     "connect_plain",
+    "read_track_file",
 ]

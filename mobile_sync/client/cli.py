@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -31,8 +32,9 @@ from mobile_sync.client.errors import (
     SignInError,
     StoreError,
 )
-from mobile_sync.client.outbox import AttentionItem
+from mobile_sync.client.outbox import AttentionItem, OutboxEntry
 from mobile_sync.client.sync import SyncOutcome, SyncResult
+from mobile_sync.client.tracks import PATROL_KINDS, read_track_file
 
 __all__ = ["FieldCliContext", "default_store_path", "field_app"]
 
@@ -219,6 +221,151 @@ def report(
         typer.echo(f"  attachment {path.name} queued for upload")
 
 
+# --------------------------------------------------------------------------- more ops
+
+
+def _report_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a report id (a UUID)") from None
+
+
+def _queue(ctx: typer.Context, store: Path | None, write: Callable[[FieldClient], Any]) -> Any:
+    """Run one offline write; errors the officer can act on exit 2 (4 when revoked), and
+    nothing is queued (each write is one local transaction)."""
+    client = _open(ctx, store)
+    try:
+        return write(client), client.status().ops["pending"], {e.op_id: e for e in client.outbox()}
+    except DeviceRevokedError as exc:
+        _fail(str(exc), EXIT_REVOKED)
+    except (FieldClientError, ValueError) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    finally:
+        client.close()
+
+
+def _seq(entry: OutboxEntry) -> str:
+    return f"op #{entry.device_seq} {entry.kind}"
+
+
+@field_app.command("attach")
+def attach(
+    ctx: typer.Context,
+    report_id: Annotated[str, typer.Argument(help="A report on this device.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    media_type: Annotated[
+        str | None, typer.Option(help="e.g. image/jpeg (default: guessed from the name).")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Add a file to a report (offline; `vigil field sync` sends the manifest, then the file)."""
+    target = _report_id(report_id)
+    op_id, unsent, ops = _queue(
+        ctx, store, lambda client: client.attach(target, file, media_type=media_type)
+    )
+    entry = ops[op_id]
+    (item,) = json.loads(entry.body)["payload"]["attachments"]
+    typer.echo(
+        f"attachment {item['id']} ({file.name}, {item['size_bytes']} bytes, {item['media_type']}) "
+        f"queued on report {target} as {_seq(entry)} ({unsent} unsent in the outbox)"
+    )
+
+
+@field_app.command("track")
+def track(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="A .gpx or .geojson track."
+        ),
+    ],
+    patrol_id: Annotated[
+        str | None, typer.Option(help="Append to this patrol (default: a new patrol).")
+    ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            help=f"The patrol's kind: {', '.join(PATROL_KINDS)} (default: foot for a new "
+            "patrol, the kind given before for one this device knows)."
+        ),
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Queue a patrol's GPS track from a GPX or GeoJSON file (offline)."""
+    if kind is not None and kind not in PATROL_KINDS:
+        raise typer.BadParameter(
+            f"{kind!r}: use one of {', '.join(PATROL_KINDS)}", param_hint="--kind"
+        )
+    patrol = _report_id(patrol_id) if patrol_id else uuid.uuid4()
+    try:
+        fixes = read_track_file(file)
+    except FieldClientError as exc:
+        _fail(str(exc), EXIT_USAGE)
+
+    def write(client: FieldClient) -> list[str]:
+        # A patrol this device already tracked keeps its kind; a new one is a foot patrol
+        # unless told otherwise.
+        given = kind or (None if _knows_patrol(client, patrol) else "foot")
+        return client.append_track(patrol, fixes, patrol=given)
+
+    op_ids, unsent, ops = _queue(ctx, store, write)
+    first, last = fixes[0].t.isoformat(), fixes[-1].t.isoformat()
+    typer.echo(
+        f"track of {len(fixes)} fix(es) ({first} to {last}) queued for patrol {patrol} in "
+        f"{len(op_ids)} op(s) ({', '.join(_seq(ops[o]) for o in op_ids)}; {unsent} unsent "
+        "in the outbox)"
+    )
+
+
+def _knows_patrol(client: FieldClient, patrol_id: uuid.UUID) -> bool:
+    return any(e.report_id == str(patrol_id) and e.kind == "track_append" for e in client.outbox())
+
+
+@field_app.command("note")
+def note(
+    ctx: typer.Context,
+    report_id: Annotated[str, typer.Argument(help="A report on this device.")],
+    text: Annotated[str, typer.Argument(help="The note (appended; notes are never edited).")],
+    store: StoreOption = None,
+) -> None:
+    """Add a note to a report (offline)."""
+    target = _report_id(report_id)
+    if not text.strip() or len(text) > 10_000:
+        _fail("a note is 1 to 10,000 characters", EXIT_USAGE)
+
+    def write(client: FieldClient) -> str:
+        client.require_report(target)
+        return client.add_note(target, text)
+
+    op_id, unsent, ops = _queue(ctx, store, write)
+    typer.echo(
+        f"note queued on report {target} as {_seq(ops[op_id])} ({unsent} unsent in the outbox)"
+    )
+
+
+@field_app.command("withdraw")
+def withdraw(
+    ctx: typer.Context,
+    report_id: Annotated[str, typer.Argument(help="A report on this device.")],
+    note: Annotated[str | None, typer.Option(help="Why it is withdrawn.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Withdraw a report (offline; the server decides whether its state allows it)."""
+    target = _report_id(report_id)
+
+    def write(client: FieldClient) -> str:
+        client.require_report(target)
+        return client.withdraw(target, note)
+
+    op_id, unsent, ops = _queue(ctx, store, write)
+    typer.echo(
+        f"withdrawal queued for report {target} as {_seq(ops[op_id])} ({unsent} unsent in the "
+        "outbox)"
+    )
+
+
 # --------------------------------------------------------------------------- sync
 
 
@@ -306,8 +453,9 @@ def _print_status(status: FieldStatus) -> None:
     )
     for item in status.unsent:
         error = f" — last error: {item.last_error}" if item.last_error else ""
+        target = "patrol" if item.kind == "track_append" else "report"
         typer.echo(
-            f"  unsent #{item.device_seq} {item.kind} report {item.report_id} "
+            f"  unsent #{item.device_seq} {item.kind} {target} {item.report_id} "
             f"({item.attempts} attempt(s)){error}"
         )
     uploads = status.uploads

@@ -21,23 +21,26 @@ takes no new reports.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import mimetypes
 import os
 import platform
+import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from mobile_sync.client import crash, migrations, outbox
+from mobile_sync.client import crash, migrations, outbox, tracks
 from mobile_sync.client.backoff import Backoff
 from mobile_sync.client.clock import BootState, DeviceClock, Exchange, SystemClock, next_boot_state
 from mobile_sync.client.errors import (
@@ -45,6 +48,7 @@ from mobile_sync.client.errors import (
     DeviceRevokedError,
     NotSignedInError,
     SignInError,
+    UnknownReportError,
 )
 from mobile_sync.client.ids import new_attachment_id, new_report_id
 from mobile_sync.client.outbox import AttentionItem, OutboxEntry
@@ -59,6 +63,39 @@ __all__ = ["Account", "AttachmentFile", "FieldClient", "FieldStatus", "UnsentIte
 API = "/api/v1"
 
 _ROLE_BY_MEDIA = {"image": "photo", "audio": "audio", "video": "video"}
+#: What the server's manifest accepts (``AttachmentManifestItem.media_type``).
+_MEDIA_TYPE = re.compile(r"[a-z]+/[a-zA-Z0-9.+-]+")
+
+#: An attachment copied into the store: (attachment_id, copy, size, sha256 hex, media type, role).
+_Copy = tuple[str, Path, int, str, str, str]
+
+
+def _manifest_item(copy: _Copy) -> dict[str, Any]:
+    """The manifest entry the server checks the uploaded bytes against."""
+    attachment_id, _, size, sha256, media_type, role = copy
+    return {
+        "id": attachment_id,
+        "media_type": media_type,
+        "size_bytes": size,
+        "sha256": sha256,
+        "role": role,
+    }
+
+
+def _require_local_report(connection: Any, report_id: uuid.UUID) -> None:
+    """An op on a report this device never had would only come back rejected (not found)."""
+    row = connection.execute(
+        "SELECT deleted, record IS NOT NULL OR local_fields NOT IN ('{}', '') OR "
+        "acked_version > 0 FROM reports WHERE report_id = ?",
+        (str(report_id),),
+    ).fetchone()
+    if row is None or not row[1]:
+        raise UnknownReportError(
+            f"No report {report_id} on this device: write it here first, or sync to fetch it "
+            "(vigil field status lists what the device holds)."
+        )
+    if row[0]:
+        raise UnknownReportError(f"Report {report_id} was removed by HQ; nothing can be added.")
 
 
 @dataclass(frozen=True)
@@ -363,47 +400,85 @@ class FieldClient:
         kind: OpKind,
         report_id: uuid.UUID,
         payload: dict[str, Any],
-        attachments: Sequence[tuple[str, Path, int, str, str, str]] = (),
+        attachments: Sequence[_Copy] = (),
+        *,
+        require_report: bool = False,
     ) -> OutboxEntry:
+        (entry,) = self._write_ops(
+            [(kind, report_id, payload, attachments)], require_report=require_report
+        )
+        return entry
+
+    def _write_ops(
+        self,
+        ops: Sequence[tuple[OpKind, uuid.UUID, dict[str, Any], Sequence[_Copy]]],
+        *,
+        require_report: bool = False,
+    ) -> list[OutboxEntry]:
+        """Write ops, their seqs, attachment rows and the local view change in one transaction
+        (a track split into several ops is queued whole or not at all). ``require_report``:
+        each op's report must be on this device (checked inside the transaction)."""
         self._refuse_if_revoked()
         account = self._require_account()
+        entries = []
         with self.store.transaction() as connection:
             boot = self._boot(connection)
-            row = connection.execute(
-                "SELECT max(server_version, acked_version) FROM reports WHERE report_id = ?",
-                (str(report_id),),
-            ).fetchone()
-            entry = outbox.append_op(
-                connection,
-                device_id=str(account.device_id),
-                report_id=report_id,
-                kind=kind,
-                payload=payload,
-                base_version=int(row[0]) if row else 0,
-                device_time_ms=self.clock.wall_ms(),
-                device_uptime_ms=boot.last_uptime_ms,
-                boot_id=boot.boot_id,
-            )
-            for attachment_id, path, size, sha256, media_type, role in attachments:
-                connection.execute(
-                    "INSERT INTO attachments (attachment_id, report_id, device_id, op_id, path, "
-                    "sha256, length, media_type, role, created_at_ms) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        attachment_id,
-                        str(report_id),
-                        str(account.device_id),
-                        entry.op_id,
-                        path.name,
-                        sha256,
-                        size,
-                        media_type,
-                        role,
-                        self.clock.wall_ms(),
-                    ),
+            for kind, report_id, payload, attachments in ops:
+                if require_report:
+                    _require_local_report(connection, report_id)
+                row = connection.execute(
+                    "SELECT max(server_version, acked_version) FROM reports WHERE report_id = ?",
+                    (str(report_id),),
+                ).fetchone()
+                entry = outbox.append_op(
+                    connection,
+                    device_id=str(account.device_id),
+                    report_id=report_id,
+                    kind=kind,
+                    payload=payload,
+                    base_version=int(row[0]) if row else 0,
+                    device_time_ms=self.clock.wall_ms(),
+                    device_uptime_ms=boot.last_uptime_ms,
+                    boot_id=boot.boot_id,
                 )
+                for attachment_id, path, size, sha256, media_type, role in attachments:
+                    connection.execute(
+                        "INSERT INTO attachments (attachment_id, report_id, device_id, op_id, "
+                        "path, sha256, length, media_type, role, created_at_ms) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            attachment_id,
+                            str(report_id),
+                            str(account.device_id),
+                            entry.op_id,
+                            path.name,
+                            sha256,
+                            size,
+                            media_type,
+                            role,
+                            self.clock.wall_ms(),
+                        ),
+                    )
+                entries.append(entry)
         crash.point("after_local_write")
-        return entry
+        return entries
+
+    def _copy_attachment(self, item: Path | AttachmentFile) -> _Copy:
+        """Copy a file into the store (hashed, fsynced) under a new attachment id."""
+        spec = item if isinstance(item, AttachmentFile) else AttachmentFile(Path(item))
+        source = Path(spec.path)
+        if not source.is_file() or source.stat().st_size == 0:
+            raise ValueError(f"{source} is not a non-empty file")
+        media_type = (
+            spec.media_type or mimetypes.guess_type(source.name)[0] or "application/octet-stream"
+        )
+        if not _MEDIA_TYPE.fullmatch(media_type):
+            raise ValueError(f"{media_type!r} is not a media type (type/subtype)")
+        role = spec.role or _ROLE_BY_MEDIA.get(media_type.split("/")[0], "document")
+        attachment_id = str(new_attachment_id())
+        target = self.store.files_dir / attachment_id
+        size, sha256 = _copy_and_hash(source, target)
+        return attachment_id, target, size, sha256, media_type, role
 
     def create_report(
         self,
@@ -416,28 +491,12 @@ class FieldClient:
         self._require_account()
         report_id = new_report_id()
         payload = {k: v for k, v in fields.items() if k != "id"}
-        copies: list[tuple[str, Path, int, str, str, str]] = []
+        copies: list[_Copy] = []
         try:
             for item in attachments:
-                spec = item if isinstance(item, AttachmentFile) else AttachmentFile(Path(item))
-                source = Path(spec.path)
-                if not source.is_file() or source.stat().st_size == 0:
-                    raise ValueError(f"{source} is not a non-empty file")
-                media_type = (
-                    spec.media_type
-                    or mimetypes.guess_type(source.name)[0]
-                    or "application/octet-stream"
-                )
-                role = spec.role or _ROLE_BY_MEDIA.get(media_type.split("/")[0], "document")
-                attachment_id = str(new_attachment_id())
-                target = self.store.files_dir / attachment_id
-                size, sha256 = _copy_and_hash(source, target)
-                copies.append((attachment_id, target, size, sha256, media_type, role))
+                copies.append(self._copy_attachment(item))
             if copies:
-                payload["attachments"] = [
-                    {"id": a, "media_type": m, "size_bytes": n, "sha256": h, "role": r}
-                    for a, _, n, h, m, r in copies
-                ]
+                payload["attachments"] = [_manifest_item(copy) for copy in copies]
             self._write_op(OpKind.CREATE, report_id, payload, copies)
         except BaseException:
             # Nothing committed refers to the copies (or the write itself failed).
@@ -470,6 +529,163 @@ class FieldClient:
 
     def withdraw(self, report_id: uuid.UUID, note: str | None = None) -> str:
         return self._write_op(OpKind.WITHDRAW, report_id, {"note": note}).op_id
+
+    def attach(
+        self,
+        report_id: uuid.UUID | str,
+        path: Path | str,
+        *,
+        media_type: str | None = None,
+        role: str | None = None,
+    ) -> str:
+        """Add a file to a report already on this device (an ``attach`` op with its manifest
+        entry); the file is copied into the store and uploaded, resumably, once the server has
+        acknowledged the op. Returns the op id. Nothing touches the network.
+
+        Raises :class:`UnknownReportError` when the report is not on this device."""
+        report_id = uuid.UUID(str(report_id))
+        self._refuse_if_revoked()
+        self._require_account()
+        with self.store.snapshot() as connection:
+            _require_local_report(connection, report_id)  # before copying a large file
+        copy = self._copy_attachment(AttachmentFile(Path(path), media_type, role))
+        try:
+            payload = {"attachments": [_manifest_item(copy)]}
+            entry = self._write_op(OpKind.ATTACH, report_id, payload, [copy], require_report=True)
+        except BaseException:
+            if not self._attachment_exists(copy[0]):
+                copy[1].unlink(missing_ok=True)  # nothing committed refers to the copy
+            raise
+        return entry.op_id
+
+    def require_report(self, report_id: uuid.UUID | str) -> None:
+        """Raise :class:`UnknownReportError` unless the report is on this device (written
+        here or pulled) and not removed by HQ."""
+        with self.store.snapshot() as connection:
+            _require_local_report(connection, uuid.UUID(str(report_id)))
+
+    def _attachment_exists(self, attachment_id: str) -> bool:
+        with self.store.snapshot() as connection:
+            row = connection.execute(
+                "SELECT 1 FROM attachments WHERE attachment_id = ?", (attachment_id,)
+            ).fetchone()
+        return row is not None
+
+    def append_track(
+        self,
+        patrol_id: uuid.UUID | str,
+        fixes: Iterable[Any],
+        *,
+        patrol: str | Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Queue GPS fixes of a patrol (``track_append`` ops; the op's report id is the patrol
+        id, and the server creates the patrol on its first append). ``fixes`` are
+        ``(t, lon, lat[, accuracy_m])`` (or :class:`~mobile_sync.client.tracks.Fix`, or
+        mappings with those keys) with ``t`` an aware datetime or ISO 8601 time; they are
+        checked and sorted here. ``patrol`` is the patrol's kind (``"foot"``…) or a
+        ``{"kind", "started_at"}`` mapping; left out, the kind this device gave the patrol
+        before is used. A long track becomes several ops of :data:`tracks.FIXES_PER_OP` fixes,
+        queued together or not at all. Returns the op ids.
+
+        Raises :class:`InvalidTrackError` for fixes the server would refuse, ``ValueError``
+        for a missing or unknown kind."""
+        patrol_id = uuid.UUID(str(patrol_id))
+        checked = tracks.normalise_fixes(fixes)
+        start = self._patrol_start(patrol_id, patrol)
+        chunks = [
+            checked[i : i + tracks.FIXES_PER_OP]
+            for i in range(0, len(checked), tracks.FIXES_PER_OP)
+        ]
+        ops = [
+            (
+                OpKind.TRACK_APPEND,
+                patrol_id,
+                {"patrol": start, "points": [tracks.fix_json(fix) for fix in chunk]},
+                (),
+            )
+            for chunk in chunks
+        ]
+        return [entry.op_id for entry in self._write_ops(ops)]
+
+    def _patrol_start(
+        self, patrol_id: uuid.UUID, patrol: str | Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        if patrol is None:
+            with self.store.snapshot() as connection:
+                row = connection.execute(
+                    "SELECT json_extract(body, '$.payload.patrol') FROM outbox "
+                    "WHERE report_id = ? AND kind = ? ORDER BY device_seq DESC LIMIT 1",
+                    (str(patrol_id), OpKind.TRACK_APPEND.value),
+                ).fetchone()
+            if row is None or row[0] is None:
+                raise ValueError(
+                    f"Patrol {patrol_id} is new to this device: say what kind of patrol it is "
+                    f"({', '.join(tracks.PATROL_KINDS)})."
+                )
+            start: dict[str, Any] = json.loads(row[0])
+            return start
+        start = {"kind": patrol} if isinstance(patrol, str) else dict(patrol)
+        if start.get("kind") not in tracks.PATROL_KINDS:
+            raise ValueError(
+                f"{start.get('kind')!r} is not a patrol kind ({', '.join(tracks.PATROL_KINDS)})"
+            )
+        unknown = set(start) - {"kind", "started_at"}
+        if unknown:
+            raise ValueError(f"patrol takes kind and started_at, not {sorted(unknown)}")
+        started = start.get("started_at")
+        if isinstance(started, datetime):
+            if started.tzinfo is None:
+                raise ValueError("patrol started_at needs a time zone")
+            start["started_at"] = started.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return start
+
+    def seal_update(
+        self,
+        report_id: uuid.UUID | str,
+        sealed_blob: bytes,
+        manifest: Mapping[str, Any],
+        *,
+        payload_version: int | None = None,
+        parent_version: int | None = None,
+    ) -> str:
+        """Queue a new version of a report's sealed (end-to-end encrypted) payload. The device
+        only carries the ciphertext (base64 in the op) and its manifest (algorithm, key ids,
+        …: a JSON object the server stores as it is); sealing itself is a later issue.
+
+        ``parent_version`` defaults to the newest sealed version this device wrote for the
+        report and ``payload_version`` to one more (1 with no parent). Two versions from one
+        parent are a fork the server keeps and flags for HQ. Returns the op id.
+
+        Raises :class:`UnknownReportError` when the report is not on this device."""
+        report_id = uuid.UUID(str(report_id))
+        if not isinstance(sealed_blob, bytes | bytearray | memoryview) or not len(sealed_blob):
+            raise ValueError("the sealed payload must be non-empty bytes")
+        if not isinstance(manifest, Mapping):
+            raise ValueError("the sealed payload's manifest must be a JSON object")
+        manifest = json.loads(json.dumps(dict(manifest)))  # JSON-able, and copied as it is now
+        if parent_version is None and payload_version is None:
+            parent_version = self._latest_sealed_version(report_id)
+        if payload_version is None:
+            payload_version = (parent_version or 0) + 1
+        if payload_version < 1 or (parent_version is not None and parent_version < 1):
+            raise ValueError("sealed payload versions start at 1")
+        payload = {
+            "payload_version": payload_version,
+            "parent_version": parent_version,
+            "ciphertext_b64": base64.b64encode(bytes(sealed_blob)).decode("ascii"),
+            "manifest": manifest,
+        }
+        return self._write_op(OpKind.SEAL_UPDATE, report_id, payload, require_report=True).op_id
+
+    def _latest_sealed_version(self, report_id: uuid.UUID) -> int | None:
+        with self.store.snapshot() as connection:
+            row = connection.execute(
+                "SELECT max(coalesce(json_extract(body, '$.payload.payload_version'), "
+                "json_extract(body, '$.payload.sealed.payload_version'))) FROM outbox "
+                "WHERE report_id = ? AND kind IN (?, ?) AND state NOT IN ('rejected', 'gone')",
+                (str(report_id), OpKind.SEAL_UPDATE.value, OpKind.CREATE.value),
+            ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     # ------------------------------------------------------------------ sync
 

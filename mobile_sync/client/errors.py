@@ -9,6 +9,8 @@ FieldClientError
 ├── DeviceRevokedError            the server revoked this device; only status and wipe work
 ├── SignInError                   sign-in or device registration was refused
 ├── OpTooLargeError               an operation would not fit in any push batch
+├── UnknownReportError            no such report on this device (or HQ removed it)
+├── InvalidTrackError             GPS fixes (or a GPX/GeoJSON file) the server could not take
 └── UploadError                   an attachment upload gave up (carries the HTTP status/code)
 """
 
@@ -18,12 +20,14 @@ __all__ = [
     "AccountSwitchRefusedError",
     "DeviceRevokedError",
     "FieldClientError",
+    "InvalidTrackError",
     "MigrationError",
     "NotSignedInError",
     "OpTooLargeError",
     "SignInError",
     "StoreError",
     "StoreTooNewError",
+    "UnknownReportError",
     "UploadError",
 ]
 
@@ -63,6 +67,16 @@ class SignInError(FieldClientError):
 
 class OpTooLargeError(FieldClientError):
     pass
+
+
+class UnknownReportError(FieldClientError, LookupError):
+    """The report is not on this device (never written or pulled here, or from another
+    account), or HQ removed it: an op on it could only be answered rejected or gone."""
+
+
+class InvalidTrackError(FieldClientError, ValueError):
+    """Fixes the server would refuse or quarantine (no time zone, out of range, two at one
+    time), or a track file that cannot be read as GPX or GeoJSON; the message says where."""
 
 
 class UploadError(FieldClientError):

@@ -28,6 +28,8 @@ def pending_fields(ops: list[dict[str, Any]]) -> dict[str, Any]:
     """What unsent ops (oldest first) change, as report fields."""
     fields: dict[str, Any] = {}
     notes: list[dict[str, Any]] = []
+    attached: list[dict[str, Any]] = []
+    sealed: list[Any] = []
     for op in ops:
         kind, payload = op.get("kind"), op.get("payload") or {}
         if kind == "create":
@@ -40,21 +42,36 @@ def pending_fields(ops: list[dict[str, Any]]) -> dict[str, Any]:
             fields["verification_state"] = "withdrawn"
         elif kind in ("add_note", "add_verification"):
             notes.append({"id": payload.get("note_id"), "kind": kind, "body": payload.get("text")})
+        elif kind == "attach":
+            attached.extend(payload.get("attachments") or [])
+        elif kind == "seal_update":
+            sealed.append(payload.get("payload_version"))
     if notes:
         fields["pending_notes"] = notes
+    if attached:
+        fields["pending_attachments"] = attached
+    if sealed:
+        fields["pending_sealed_versions"] = sealed
     return fields
 
 
 def refresh_local_fields(connection: sqlite3.Connection, report_id: str, now_ms: int) -> None:
     """Recompute a report's pending fields from its pending ops (same transaction as the op
-    change that made them stale)."""
+    change that made them stale). A patrol's track ops carry the patrol id as their report id;
+    they are not a report and leave the local view alone."""
     ops = [
         json.loads(body)
         for (body,) in connection.execute(
-            "SELECT body FROM outbox WHERE report_id = ? AND state = 'pending' ORDER BY device_seq",
+            "SELECT body FROM outbox WHERE report_id = ? AND state = 'pending' "
+            "AND kind != 'track_append' ORDER BY device_seq",
             (report_id,),
         )
     ]
+    if not ops and (
+        connection.execute("SELECT 1 FROM reports WHERE report_id = ?", (report_id,)).fetchone()
+        is None
+    ):
+        return
     fields = json.dumps(pending_fields(ops), sort_keys=True)
     connection.execute(
         "INSERT INTO reports (report_id, local_fields, updated_at_ms) VALUES (?, ?, ?) "
