@@ -49,7 +49,13 @@ from server.users.views import router as users_router
 from server.web.sessions import SessionService
 from server.web.views import router as web_router
 from server.worker import context as job_context
-from server.worker.queue import InProcessQueue, JobQueue, RqQueue, install_after_commit_hook
+from server.worker.queue import (
+    ALERTS,
+    InProcessQueue,
+    JobQueue,
+    RqQueue,
+    install_after_commit_hook,
+)
 from server.worker.schedule import Ticker, periodic_jobs, run_in_process
 
 __all__ = ["create_app"]
@@ -69,7 +75,8 @@ Sign in with `POST /api/v1/auth/token` (OAuth2 password flow) and send the token
 def make_queue(settings: Settings) -> JobQueue:
     if settings.queue.redis_url:
         return RqQueue(settings.queue.redis_url, settings.queue.queue_name)
-    return InProcessQueue()
+    # Embedded: the alert path in a background thread, so a push is answered once committed.
+    return InProcessQueue(background=frozenset({ALERTS}))
 
 
 def create_app(

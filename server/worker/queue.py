@@ -9,6 +9,7 @@ outbox (``alert_outbox``) and dirty marks, which the periodic jobs poll.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -60,19 +61,59 @@ class JobQueue(Protocol):
 
 
 class InProcessQueue:
-    """Runs each job immediately, in this process, with the same function rq would run."""
+    """Runs each job in this process, with the same function rq would run.
+
+    By default at once, in the committing thread (tests rely on that). Jobs of the queues in
+    ``background`` go to one background thread instead, in order: the embedded server hands it
+    the alert path, so a field device's push is answered as soon as it is committed rather than
+    after its alerts are raised and delivered. A job already waiting there is not queued twice
+    (the drain takes everything the outbox holds). Jobs still waiting at shutdown are lost, not
+    their work: the outbox keeps the facts, and the alert tick drains it after a restart.
+    """
+
+    def __init__(self, *, background: frozenset[str] = frozenset()) -> None:
+        self._background = background
+        self._waiting: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
 
     def enqueue(self, func: Callable[..., Any], *args: Any) -> None:
-        try:
-            func(*args)
-        except Exception:
-            # In-process jobs must not fail the request that already committed; log and carry on
-            # (the scheduled recompute of later issues catches up).
-            log.exception("in-process job failed", extra={"job": func.__name__})
+        if getattr(func, "vigil_queue", None) in self._background:
+            self._hand_over(func, args)
+            return
+        self._run(func, args)
 
     def enqueue_at(self, when: datetime, func: Callable[..., Any], *args: Any) -> None:
         # No timers in-process: the periodic alert tick runs what falls due (escalations).
         return None
+
+    @staticmethod
+    def _run(func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            func(*args)
+        except Exception:
+            # In-process jobs must not fail the request that already committed; log and carry on
+            # (the periodic jobs catch up).
+            log.exception("in-process job failed", extra={"job": func.__name__})
+
+    def _hand_over(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        with self._changed:
+            if (func, args) not in self._waiting:
+                self._waiting.append((func, args))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._work, name="vigil-in-process-jobs", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._changed:
+                while not self._waiting:
+                    self._changed.wait()
+                func, args = self._waiting.pop(0)
+            self._run(func, args)
 
 
 class RqQueue:
