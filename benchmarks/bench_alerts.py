@@ -169,7 +169,12 @@ def latency(settings: Any, url: str, redis_url: str, n: int, rate: float, data_d
                 )
         floor_min, floor_median = redis_floor(redis_url)
         post_median = http_floor(receiver.url)
-        env = {**os.environ, **common.server_env(url, data_dir), "VIGIL_REDIS_URL": redis_url}
+        env = {
+            **os.environ,
+            **common.server_env(url, data_dir),
+            "VIGIL_REDIS_URL": redis_url,
+            "VIGIL_ALERTS_ENABLED": "true",  # the sync benches switch it off; here it is measured
+        }
         log_path = data_dir / "worker.log"
         # As deployed (docker-compose.yml): one worker for the alert path, one for analysis
         # (hotspot and coverage recomputes), on the same two cores.
@@ -356,6 +361,9 @@ def main() -> None:
     common.recreate_postgres(args.pg_url)
     data_dir = Path(tempfile.mkdtemp(prefix="vigil-bench-alerts-"))
     settings = common.load_settings(args.pg_url, data_dir)
+    settings = settings.model_copy(
+        update={"alerts": settings.alerts.model_copy(update={"enabled": True})}
+    )
     common.prepare_database(settings)
     try:
         if args.reports:

@@ -89,12 +89,15 @@ def drop_postgres(url: str) -> None:
 
 def server_env(url: str, data_dir: Path) -> dict[str, str]:
     """Environment of ``vigil serve`` (and of :func:`load_settings`): the database, the data
-    directory (attachments, the kept secret key), and no in-process hotspot loop — in production
-    that runs in the worker, not in the API process whose push path is measured."""
+    directory (attachments, the kept secret key), no in-process hotspot loop and no in-process
+    alert drain — in production both run in the workers, not in the API process whose push
+    path is measured. The push still writes each report's alert outbox row, in its own
+    transaction, as in production."""
     return {
         "VIGIL_DATABASE_URL": url,
         "VIGIL_DATA_DIR": str(data_dir),
         "VIGIL_HOTSPOT_BACKGROUND": "false",
+        "VIGIL_ALERTS_ENABLED": "false",
         "VIGIL_LOG_LEVEL": "INFO",
     }
 
@@ -104,6 +107,7 @@ def load_settings(url: str, data_dir: Path) -> Settings:
         data_dir=data_dir,
         database={"url": url},
         hotspots=HotspotSettings(background=False),
+        alerts={"enabled": False},
     )
 
 

@@ -111,6 +111,8 @@ def create_app(
         finally:
             if ticker is not None:
                 ticker.stop()
+            if isinstance(jobs, InProcessQueue):
+                jobs.close()
             if owns_engine:
                 app.state.engine.dispose()
 

@@ -76,6 +76,7 @@ class InProcessQueue:
         self._waiting: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closing = False
 
     def enqueue(self, func: Callable[..., Any], *args: Any) -> None:
         if getattr(func, "vigil_queue", None) in self._background:
@@ -98,6 +99,8 @@ class InProcessQueue:
 
     def _hand_over(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
         with self._changed:
+            if self._closing:
+                return
             if (func, args) not in self._waiting:
                 self._waiting.append((func, args))
             if self._thread is None:
@@ -110,10 +113,22 @@ class InProcessQueue:
     def _work(self) -> None:
         while True:
             with self._changed:
-                while not self._waiting:
+                while not self._waiting and not self._closing:
                     self._changed.wait()
+                if self._closing:
+                    return
                 func, args = self._waiting.pop(0)
             self._run(func, args)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the background thread after the job in hand (at shutdown, before the engine
+        goes): waiting jobs are dropped, their facts stay in the outbox for the next start."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
 
 class RqQueue:
