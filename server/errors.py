@@ -46,7 +46,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -487,6 +487,19 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             status_code=503,
             headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # A number a client sent that the database cannot hold (an id beyond 64 bits, say):
+        # PostgreSQL answers "out of range", SQLite's driver raises OverflowError.
+        message = "A number in this request is out of range."
+        return JSONResponse(
+            error_body(
+                "validation_failed", message, [FieldError("request", message)], _request_id(request)
+            ),
+            status_code=422,
         )
 
     @app.exception_handler(StaleDataError)

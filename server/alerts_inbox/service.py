@@ -852,17 +852,6 @@ def drain_outbox(session: Session, *, settings: Settings, now: datetime) -> Drai
     return result
 
 
-def pending_outbox(session: Session) -> int:
-    from sqlalchemy import func
-
-    return int(
-        session.scalar(
-            select(func.count()).select_from(AlertOutbox).where(AlertOutbox.processed_at.is_(None))
-        )
-        or 0
-    )
-
-
 # ------------------------------------------------------------------------------------ flushing
 
 

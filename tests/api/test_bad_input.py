@@ -669,3 +669,19 @@ def test_usernames_are_stored_lower_case(api):
     )
     assert response.status_code == 201, response.text
     assert response.json()["username"] == "new.officer"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/alerts/99999999999999999999",
+        "/api/v1/alerts/99999999999999999999.cap",
+        "/api/v1/alerts/silences/99999999999999999999",
+        "/api/v1/alerts?unit_id=99999999999999999999",
+        "/api/v1/units/99999999999999999999",
+    ],
+)
+def test_ids_beyond_the_database_range_are_a_clear_422(api, path) -> None:
+    response = api.as_("admin").get(path)
+    assert response.status_code == 422, response.text
+    assert response.json()["message"] == "A number in this request is out of range."
