@@ -40,6 +40,9 @@ from sqlalchemy import (
     Uuid,
     any_,
     bindparam,
+    func,
+    select,
+    tuple_,
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -105,6 +108,27 @@ def one_of(session: Session, column: Any, values: Sequence[Any]) -> ColumnElemen
         return condition
     in_list: ColumnElement[bool] = column.in_(values)
     return in_list
+
+
+def pairs_in(
+    session: Session, columns: tuple[Any, Any], pairs: Sequence[tuple[Any, Any]]
+) -> ColumnElement[bool]:
+    """``(a, b) IN (pairs)`` for a list of hundreds (a batch's (resolution, cell) keys).
+
+    On PostgreSQL ``(a, b) IN (SELECT * FROM unnest(:as, :bs))``: two array parameters, so the
+    statement is the same for any length and the planner makes it a semi-join probing an index
+    on ``(a, b)``. A plain ``b = ANY(:bs)`` would not do: once psycopg prepares the statement
+    the generic plan scans the array against every index entry of ``a`` (measured: 95 ms for
+    400 cells against 14,000 AOR cells, 2 ms with the pairs). On SQLite a row-value IN."""
+    first, second = columns
+    if session.get_bind().dialect.name == "postgresql":
+        firsts = bindparam(None, [a for a, _ in pairs], type_=ARRAY(first.type))
+        seconds = bindparam(None, [b for _, b in pairs], type_=ARRAY(second.type))
+        wanted = select(func.unnest(firsts, seconds).table_valued("a", "b").render_derived())
+        condition: ColumnElement[bool] = tuple_(first, second).in_(wanted)
+        return condition
+    in_pairs: ColumnElement[bool] = tuple_(first, second).in_(list(pairs))
+    return in_pairs
 
 
 @cache

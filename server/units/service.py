@@ -331,14 +331,17 @@ def route_many(
             continue
         resolution = max(usable)
         wanted.append((resolution, [int(point[r]) for r in usable if r <= resolution]))  # type: ignore[arg-type]
-    candidates = sorted({c for w in wanted if w is not None for c in w[1]})
-    if not candidates:
+    keys = sorted({(w[0], c) for w in wanted if w is not None for c in w[1]})
+    if not keys:
         return [None] * len(cells)
     rows = session.execute(
         select(AorCell.resolution, AorCell.cell, Unit.depth, Unit.id)
         .join(AorVersion, AorCell.aor_version_id == AorVersion.id)
         .join(Unit, Unit.id == AorVersion.unit_id)
-        .where(AorVersion.valid_to.is_(None), bulk.one_of(session, AorCell.cell, candidates))
+        .where(
+            AorVersion.valid_to.is_(None),
+            bulk.pairs_in(session, (AorCell.resolution, AorCell.cell), keys),
+        )
     ).all()
     # (resolution, cell) -> the deepest unit holding it, ties to the lowest id (as route_cells)
     best: dict[tuple[int, int], tuple[int, int]] = {}

@@ -165,3 +165,21 @@ def test_an_enum_column_refuses_a_value_that_is_no_member(session: Session) -> N
         bulk.insert_rows(
             session, Report.__table__, [_report_values(source_type="rumour_on_the_radio")]
         )
+
+
+def test_pairs_in_matches_whole_pairs_only(session: Session) -> None:
+    rows = [_report_values(h3_res5=a, h3_res9=b) for a, b in [(1, 10), (2, 20), (3, 30)]]
+    bulk.insert_rows(session, Report.__table__, rows)
+    ids = [r["id"] for r in rows]
+    columns = (Report.h3_res5, Report.h3_res9)
+    # (1, 20) pairs one row's first value with another's second: no row has it.
+    wanted = [(1, 10), (1, 20), (3, 30), (4, 40)]
+    # Several times, so that psycopg prepares the statement and PostgreSQL's generic plan runs.
+    for _ in range(7):
+        found = session.scalars(
+            select(Report.h3_res5).where(
+                Report.id.in_(ids), bulk.pairs_in(session, columns, wanted)
+            )
+        ).all()
+        assert sorted(found) == [1, 3]
+    assert session.scalars(select(Report.id).where(bulk.pairs_in(session, columns, []))).all() == []
