@@ -14,6 +14,7 @@ defaults (``default=utcnow``) are applied to columns the rows leave out, as an I
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,6 @@ import numpy as np
 import psycopg
 import shapely
 from psycopg import sql
-from psycopg.types.json import Jsonb
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -157,7 +157,11 @@ def _python_defaults(
 @dataclass(frozen=True)
 class _Encoder:
     """A column's PostgreSQL type for binary COPY and how to turn its Python values into
-    what psycopg's binary dumper of that type takes."""
+    what psycopg's binary dumper of that type takes.
+
+    Binary COPY carries no type per field, only each value's bytes, so a column may be sent
+    as ``bytea`` with its value already in the column type's binary format (uuid: its 16
+    bytes; jsonb: version byte and text): psycopg's C bytea dumper then does the rest."""
 
     pg_type: str
     encode: Callable[[Values], Values]
@@ -187,7 +191,7 @@ def _enum_values(members: type[Enum] | None, allowed: frozenset[str]) -> Callabl
         out = []
         for value in values:
             if isinstance(value, Enum):
-                value = value.value
+                value = value._value_  # the attribute, not the (slower) property
             elif value is not None and members is not None:
                 value = members(value).value  # raises for a value that is no member
             if value is not None and allowed and value not in allowed:
@@ -198,8 +202,23 @@ def _enum_values(members: type[Enum] | None, allowed: frozenset[str]) -> Callabl
     return encode
 
 
+#: jsonb's binary input format: a version byte, then the JSON text.
+_JSONB_VERSION = b"\x01"
+
+
 def _json(values: Values) -> Values:
-    return [None if v is None else Jsonb(v) for v in values]
+    # Encoded here and sent as bytes (see _Encoder): psycopg's Jsonb dumper is Python code
+    # called per value, and its json.dumps call is the same work.
+    return [
+        None
+        if v is None
+        else _JSONB_VERSION + json.dumps(v, ensure_ascii=False, separators=(",", ":")).encode()
+        for v in values
+    ]
+
+
+def _uuids(values: Values) -> Values:
+    return [None if v is None else v.bytes for v in values]
 
 
 def _encoder(column: Column[Any]) -> _Encoder:
@@ -223,7 +242,9 @@ def _encoder_for_type(kind: TypeEngine[Any]) -> _Encoder | None:
         allowed = frozenset(str(e) for e in kind.enums)
         return _Encoder("text", _enum_values(kind.enum_class, allowed))
     if isinstance(kind, (JSON, JSONB)):
-        return _Encoder("jsonb", _json)
+        return _Encoder("bytea", _json)
+    if type(kind) is Uuid:
+        return _Encoder("bytea", _uuids)
     simple: list[tuple[type[TypeEngine[Any]], str]] = [
         (Uuid, "uuid"),
         (BigInteger, "int8"),

@@ -56,12 +56,15 @@ def derive(reports: Sequence[Report]) -> dict[str, Any]:
     """Field values of the incident made of ``reports`` (at least one)."""
     if not reports:
         raise ValueError("an incident has at least one report")
-    located = min(reports, key=_precision_rank)
-    earliest = min(reports, key=lambda r: (r.occurred_at, str(r.id)))
-    severest = max(
-        reports,
-        key=lambda r: (get_category(r.category).severity_weight, -r.occurred_at.timestamp()),
-    )
+    if len(reports) == 1:  # every new report's own incident (a push makes a hundred at once)
+        located = earliest = severest = reports[0]
+    else:
+        located = min(reports, key=_precision_rank)
+        earliest = min(reports, key=lambda r: (r.occurred_at, str(r.id)))
+        severest = max(
+            reports,
+            key=lambda r: (get_category(r.category).severity_weight, -r.occurred_at.timestamp()),
+        )
     category = get_category(severest.category)
     sensitivity = most_restrictive(*(r.sensitivity for r in reports))
     killed = [r.killed_best for r in reports if r.killed_best is not None]

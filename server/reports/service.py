@@ -606,9 +606,10 @@ def create_many(
 def _same_columns(rows: list[ReportValues]) -> list[ReportValues]:
     """Rows from different callers (REST, sync with its capture columns) as one table: the
     union of their columns, NULL (or the column default) where a row has none."""
-    names = list(dict.fromkeys(name for row in rows for name in row))
-    if all(len(row) == len(names) for row in rows):
+    first = list(rows[0])
+    if all(list(row) == first for row in rows):  # the usual case: one caller, one shape
         return rows
+    names = list(dict.fromkeys(name for row in rows for name in row))
     return [ReportValues({name: row.get(name) for name in names}) for row in rows]
 
 

@@ -90,7 +90,7 @@ def number_pending_changes(session: Session) -> None:
             .returning(SyncState.last_change_seq)
         ).scalar_one()
         seqs = list(range(last - len(pending) + 1, last + 1))
-    session.execute(delete(Change).where(Change.report_id.in_(report_ids)))
+    session.execute(delete(Change).where(bulk.one_of(session, Change.report_id, report_ids)))
     now = utcnow()
     rows = []
     for seq, report_id in zip(seqs, report_ids, strict=True):
