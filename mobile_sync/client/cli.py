@@ -451,6 +451,11 @@ def _print_status(status: FieldStatus) -> None:
         f"ops: {ops['pending']} unsent, {ops['done']} done, {ops['conflict']} flagged for review, "
         f"{ops['rejected']} rejected, {ops['gone']} gone ({status.quarantined} quarantined by HQ)"
     )
+    if status.sealed_wiped:
+        typer.echo(
+            f"sealed payloads: {status.sealed_wiped} wiped from this device after the server "
+            "applied them"
+        )
     for item in status.unsent:
         error = f" — last error: {item.last_error}" if item.last_error else ""
         target = "patrol" if item.kind == "track_append" else "report"

@@ -144,6 +144,9 @@ class FieldStatus:
     clock_offset_ms: int | None
     clock_rtt_ms: int | None
     needs_attention: list[AttentionItem] = field(default_factory=list)
+    #: Sealed ops the server applied whose ciphertext is wiped from this device (still counted
+    #: in ``ops`` as done or flagged: the op's header and result stay).
+    sealed_wiped: int = 0
 
 
 def _copy_and_hash(source: Path, target: Path) -> tuple[int, str]:
@@ -830,6 +833,7 @@ class FieldClient:
                 (device_id,),
             ).fetchone()[0]
             attention = outbox.needs_attention(connection, device_id)
+            sealed_wiped = outbox.wiped_count(connection, device_id)
             meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
         exchange = (
             Exchange.from_json(json.loads(meta["last_exchange"]))
@@ -854,6 +858,7 @@ class FieldClient:
             clock_offset_ms=exchange.offset_ms if exchange else None,
             clock_rtt_ms=exchange.rtt_ms if exchange else None,
             needs_attention=attention,
+            sealed_wiped=sealed_wiped,
         )
 
     # ------------------------------------------------------------------ wipe

@@ -19,6 +19,7 @@ POINTS = frozenset(
         "after_local_write",  # the op is committed, nothing sent yet
         "before_send",  # a push batch is built and about to go out
         "after_send_before_ack",  # the server answered; its results are not stored yet
+        "mid_ack",  # results (and sealed wipes) written, their transaction not committed
         "mid_pull_page",  # part of a pull page applied, the page's transaction still open
         "mid_upload",  # a chunk was accepted by the server; the local offset is not stored yet
         "mid_migration",  # inside a schema migration's transaction

@@ -9,6 +9,12 @@ without its seq, and a seq is never used twice or skipped.
 States: ``pending`` (not acknowledged; includes ops in flight), ``done`` (applied or duplicate),
 ``conflict`` (applied, flagged for HQ review), ``rejected`` and ``gone`` (terminal: kept, shown
 as needing attention, never silently dropped).
+
+Sealed ops (a ``seal_update``, a ``create`` with a ``sealed`` part) lose their ciphertext once
+the server has applied them (SYNC.md §4.4): a seized phone then holds no copy the server already
+keeps. The wipe is part of the transaction that records the answer, so until that commits the
+op is resent with its original bytes; what stays is the op's header, fingerprint and result.
+Any other answer (``rejected``, ``gone``, ``deferred``, none) keeps the op whole.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ __all__ = [
     "requeue_from",
     "serialise_op",
     "state_counts",
+    "wiped_count",
+    "without_ciphertext",
 ]
 
 #: The payload schema this client writes (the ReportCreate of protocol v1).
@@ -63,6 +71,42 @@ _STATE_FOR = {
 
 def serialise_op(op: dict[str, Any]) -> bytes:
     return json.dumps(op, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+#: Marks an op whose sealed ciphertext was wiped (SQL: ``json_extract(body, …) = 1``).
+WIPED_MARK = "ciphertext_wiped"
+#: Where each kind carries a sealed payload version, as a JSON path into the op.
+SEALED_PATHS = {"seal_update": ("payload",), "create": ("payload", "sealed")}
+
+
+#: SQL: the outbox row's op had its ciphertext wiped.
+_IS_WIPED = (
+    "("
+    + " OR ".join(
+        f"coalesce(json_extract(body, '$.{'.'.join(path)}.{WIPED_MARK}'), 0) = 1"
+        for path in SEALED_PATHS.values()
+    )
+    + ")"
+)
+#: Shown for a wiped op a server refuses later: a server restored from a backup taken before it
+#: applied the op no longer has the payload, and its resend (without the ciphertext) cannot
+#: match its fingerprint. Terminal, so no later op waits behind it (I1), and visible.
+WIPED_LOST = "sealed_payload_lost"
+
+
+def without_ciphertext(body: bytes) -> bytes | None:
+    """The op with its sealed ciphertext removed and marked wiped, or None if it carries none.
+    Everything else (op_id, device_seq, payload_sha256, versions, manifest) is kept: the ledger
+    of what was sent, and the fingerprint a probe of a restored server is answered by."""
+    op = json.loads(body)
+    holder: Any = op
+    for key in SEALED_PATHS.get(op.get("kind"), ()):
+        holder = holder.get(key) if isinstance(holder, dict) else None
+    if not isinstance(holder, dict) or "ciphertext_b64" not in holder:
+        return None
+    del holder["ciphertext_b64"]
+    holder[WIPED_MARK] = True
+    return serialise_op(op)
 
 
 @dataclass(frozen=True)
@@ -192,6 +236,8 @@ class PushTally:
     by_status: dict[str, int]
     expected_device_seq: int | None = None
     settled: int = 0
+    #: Sealed ops whose ciphertext this round wiped.
+    wiped: int = 0
 
     def add(self, status: str) -> None:
         self.by_status[status] = self.by_status.get(status, 0) + 1
@@ -204,7 +250,8 @@ def apply_results(
     now_ms: int,
 ) -> PushTally:
     """Store the server's per-op results (inside the caller's transaction). A result for an op
-    that was not in the batch is ignored; an op without a result stays pending."""
+    that was not in the batch is ignored; an op without a result stays pending. A sealed op the
+    server applied loses its ciphertext here, in the same transaction as its new state."""
     by_id = {entry.op_id: entry for entry in sent}
     tally = PushTally(by_status={})
     touched: set[str] = set()
@@ -232,12 +279,22 @@ def apply_results(
             (state, result.model_dump_json(), error, now_ms, entry.op_id),
         )
         tally.settled += 1
-        if state in ACKED_STATES and result.version is not None:
-            connection.execute(
-                "UPDATE reports SET acked_version = max(acked_version, ?) WHERE report_id = ?",
-                (result.version, entry.report_id),
-            )
+        if state in ACKED_STATES:
+            # Applied, duplicate (applied before) or conflict_flagged (applied, for HQ to
+            # review): the server holds the blob. Never for rejected/gone: nothing was stored.
+            wiped = without_ciphertext(entry.body)
+            if wiped is not None:
+                connection.execute(
+                    "UPDATE outbox SET body = ? WHERE op_id = ?", (wiped, entry.op_id)
+                )
+                tally.wiped += 1
+            if result.version is not None:
+                connection.execute(
+                    "UPDATE reports SET acked_version = max(acked_version, ?) WHERE report_id = ?",
+                    (result.version, entry.report_id),
+                )
         touched.add(entry.report_id)
+    crash.point("mid_ack")
     for report_id in touched:
         replica.refresh_local_fields(connection, report_id, now_ms)
     return tally
@@ -257,6 +314,15 @@ def requeue_from(connection: sqlite3.Connection, device_id: str, seq: int, now_m
     ).fetchall():
         replica.refresh_local_fields(connection, report_id, now_ms)
     return int(requeued)
+
+
+def wiped_count(connection: sqlite3.Connection, device_id: str) -> int:
+    """Sealed ops whose ciphertext is gone from this device (the server applied them)."""
+    row = connection.execute(
+        f"SELECT count(*) FROM outbox WHERE device_id = ? AND {_IS_WIPED}",  # noqa: S608 - constant
+        (device_id,),
+    ).fetchone()
+    return int(row[0])
 
 
 def state_counts(connection: sqlite3.Connection, device_id: str) -> dict[str, int]:
@@ -288,8 +354,9 @@ def needs_attention(connection: sqlite3.Connection, device_id: str) -> list[Atte
     items = []
     # Quarantined ops were applied, but held for HQ to fix: the officer should know the report
     # is not on the map yet, and why.
-    for op_id, seq, report_id, kind, state, result, last_error in connection.execute(
-        "SELECT op_id, device_seq, report_id, kind, state, result, last_error FROM outbox "
+    for op_id, seq, report_id, kind, state, result, last_error, wiped in connection.execute(
+        "SELECT op_id, device_seq, report_id, kind, state, result, last_error, "  # noqa: S608
+        f"{_IS_WIPED} FROM outbox "  # constant SQL: _IS_WIPED is built from constants
         "WHERE device_id = ? AND (state IN ('rejected', 'gone') OR "
         "(state = 'done' AND json_extract(result, '$.quarantined') = 1)) ORDER BY device_seq",
         (device_id,),
@@ -302,6 +369,14 @@ def needs_attention(connection: sqlite3.Connection, device_id: str) -> list[Atte
                 state = "quarantined"
             if parsed.error is not None:
                 code, reason = parsed.error.code, parsed.error.detail
+        if wiped and state in TERMINAL_STATES:
+            reason = (
+                "the server no longer has this sealed payload (restored from an older backup?) "
+                "and this device wiped its copy once the server had first applied it, so it "
+                f"cannot be sent again; HQ must recover it from the server's backup ({code}: "
+                f"{reason})"
+            )
+            code = WIPED_LOST
         items.append(AttentionItem("op", op_id, report_id, kind, state, code, reason, int(seq)))
     for attachment_id, report_id, media_type, last_error in connection.execute(
         "SELECT attachment_id, report_id, media_type, last_error FROM attachments "

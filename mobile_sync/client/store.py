@@ -10,6 +10,12 @@ Tables (see ``migrations.py`` for the exact schema):
 - ``attachments``: files waiting for (or done with) their resumable upload;
 - ``replacement_seen``: reports re-delivered during a replacement sync.
 
+Deleted bytes do not linger (a sealed op's ciphertext is wiped once the server applied it, see
+``outbox.py``): the connection runs with ``secure_delete = ON``, so SQLite zeroes what a delete
+or update frees, overflow pages on the freelist included (``FAST`` leaves those), and
+:meth:`Store.truncate_wal` drops the WAL's older page images after a wipe and at every open.
+``VACUUM`` would also do it, but rewrites the whole file under an exclusive lock each time.
+
 Encryption at rest is a later issue (SQLCipher): it plugs in as a different
 :data:`Connector`, which must set the key before returning the connection; nothing else here
 changes.
@@ -26,6 +32,8 @@ from pathlib import Path
 from mobile_sync.client import migrations
 
 __all__ = ["Connector", "Store", "connect_plain", "get_meta", "set_meta"]
+
+_BUSY_TIMEOUT_MS = 30_000
 
 #: Opens the database file. The SQLCipher seam: a connector that runs ``PRAGMA key`` first.
 Connector = Callable[[Path], sqlite3.Connection]
@@ -64,16 +72,35 @@ class Store:
         self._lock = threading.RLock()
         self._connection = connector(self.path)
         try:
-            self._connection.execute("PRAGMA busy_timeout = 30000")
+            self._connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS:d}")
+            self._connection.execute("PRAGMA secure_delete = ON")
             # Before anything writes to the file: a newer app's store is left exactly as it is.
             migrations.refuse_newer(self._connection, self.path)
             self._connection.execute("PRAGMA journal_mode = WAL")
             self._connection.execute("PRAGMA synchronous = FULL")
             self._connection.execute("PRAGMA foreign_keys = ON")
             self.schema_version = migrations.upgrade(self._connection, self.path)
+            # A crash after a wipe committed but before its WAL was truncated left old page
+            # images (with the ciphertext) in the WAL: drop them now.
+            self.truncate_wal()
         except BaseException:
             self._connection.close()
             raise
+
+    def truncate_wal(self) -> bool:
+        """Copy the WAL into the database and cut it to zero bytes, so the WAL keeps no older
+        page images (a committed change leaves the previous version of each page it touched
+        there until the WAL is reused). Best effort: False, and nothing waited for, if another
+        connection is reading or writing the file; the next wipe or open tries again."""
+        with self._lock:
+            self._connection.execute("PRAGMA busy_timeout = 0")
+            try:
+                busy = self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.OperationalError:
+                busy = 1
+            finally:
+                self._connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS:d}")
+            return int(busy) == 0
 
     def close(self) -> None:
         with self._lock:

@@ -376,6 +376,8 @@ class _Sync:
                 requeued = outbox.requeue_from(
                     connection, self.device_id, tally.expected_device_seq, now
                 )
+        if tally.wiped:
+            self.store.truncate_wal()  # the WAL still holds the pages as they were before
         for status, count in tally.by_status.items():
             self._count(status, count)
         answered = sum(tally.by_status.values())
