@@ -45,7 +45,7 @@ from server.incidents.models import Incident, IncidentStatus
 from server.reports.enums import VerificationState
 from server.settings import AlertSettings, Settings
 from server.taxonomy.codes import TAXONOMY, Sensitivity, get_category
-from server.units.models import AorCell, AorVersion, Unit
+from server.units.models import AorCell, AorVersion, Unit, ancestor_ids_of
 
 __all__ = [
     "AUDIENCES",
@@ -681,24 +681,32 @@ def mark_dirty_many(session: Session, *, aor_unit_ids: Iterable[int | None]) -> 
     wanted = {u for u in aor_unit_ids if u is not None}
     if not wanted:
         return
-    units = session.scalars(select(Unit).where(Unit.id.in_(wanted))).all()
-    ancestors = {a for unit in units for a in unit.ancestor_ids}
+    # Core queries (plain rows, no ORM set-up per statement: a push marks once per batch),
+    # after writing whatever the session holds, as the ORM's autoflush would have.
+    session.flush()
+    connection = session.connection()
+    paths = connection.execute(select(Unit.path).where(Unit.id.in_(wanted))).scalars()
+    ancestors = {a for path in paths for a in ancestor_ids_of(path)}
     if not ancestors:
         return
-    version_ids = session.scalars(
-        select(AorVersion.id).where(
-            AorVersion.unit_id.in_(ancestors), AorVersion.valid_to.is_(None)
+    version_ids = (
+        connection.execute(
+            select(AorVersion.id).where(
+                AorVersion.unit_id.in_(ancestors), AorVersion.valid_to.is_(None)
+            )
         )
-    ).all()
-    already = set(
-        session.scalars(
-            select(HotspotDirty.aor_version_id).where(HotspotDirty.aor_version_id.in_(version_ids))
-        )
+        .scalars()
+        .all()
     )
-    for version_id in version_ids:
-        if version_id not in already:
-            session.add(HotspotDirty(aor_version_id=version_id))
-    session.flush()
+    already = set(
+        connection.execute(
+            select(HotspotDirty.aor_version_id).where(HotspotDirty.aor_version_id.in_(version_ids))
+        ).scalars()
+    )
+    missing = [v for v in version_ids if v not in already]
+    if missing:
+        session.add_all([HotspotDirty(aor_version_id=v) for v in missing])
+        session.flush()
 
 
 def mark_dirty_version(session: Session, *, aor_version_id: int) -> None:

@@ -7,8 +7,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from mobile_sync.protocol.models import ClockProbe, Op
@@ -63,7 +64,7 @@ class CaptureTime:
 
 def _nearest_samples(
     session: Session, ctx: DeviceContext, ops: Sequence[Op]
-) -> list[ClockSample | None]:
+) -> list[Row[Any] | None]:
     """For each op, the device's clock sample of the op's boot nearest to it in uptime (ties:
     the older sample): the wall clock may have been changed in between, the uptime cannot have
     been. Per boot, the nearest sample lies within the ops' uptime span or is the last one
@@ -71,23 +72,33 @@ def _nearest_samples(
     by_boot: dict[uuid.UUID, list[Op]] = {}
     for op in ops:
         by_boot.setdefault(op.boot_id, []).append(op)
-    samples: dict[uuid.UUID, list[ClockSample]] = {}
+    samples: dict[uuid.UUID, list[Any]] = {}
+    # Core rows, not ORM objects (three lookups per boot and batch, on the push path), after
+    # writing the sample this request may have just recorded, as autoflush would have.
+    session.flush()
+    connection = session.connection()
+    columns = (
+        ClockSample.id,
+        ClockSample.device_uptime_ms,
+        ClockSample.offset_ms,
+        ClockSample.rtt_ms,
+    )
     for boot_id, boot_ops in by_boot.items():
         low = min(op.device_uptime_ms for op in boot_ops)
         high = max(op.device_uptime_ms for op in boot_ops)
         of_boot = (ClockSample.device_id == ctx.device.id, ClockSample.boot_id == boot_id)
         uptime = ClockSample.device_uptime_ms
         found = list(
-            session.scalars(select(ClockSample).where(*of_boot, uptime.between(low, high)))
+            connection.execute(select(*columns).where(*of_boot, uptime.between(low, high)))
         )
-        before = session.scalars(
-            select(ClockSample)
+        before = connection.execute(
+            select(*columns)
             .where(*of_boot, uptime < low)
             .order_by(uptime.desc(), ClockSample.id)
             .limit(1)
         ).one_or_none()
-        after = session.scalars(
-            select(ClockSample)
+        after = connection.execute(
+            select(*columns)
             .where(*of_boot, uptime > high)
             .order_by(uptime, ClockSample.id)
             .limit(1)
@@ -103,7 +114,7 @@ def _nearest_samples(
     ]
 
 
-def nearest_sample(session: Session, ctx: DeviceContext, op: Op) -> ClockSample | None:
+def nearest_sample(session: Session, ctx: DeviceContext, op: Op) -> Row[Any] | None:
     return _nearest_samples(session, ctx, [op])[0]
 
 

@@ -190,7 +190,12 @@ def create_reports(
     every op still gets the answer :func:`apply` would give it alone.
     """
     ids = [op.report_id for op, _ in creates]
-    existing = set(session.scalars(select(Report.id).where(bulk.one_of(session, Report.id, ids))))
+    session.flush()  # then a Core lookup: plain rows, no ORM set-up (once per batch)
+    existing = set(
+        session.connection()
+        .execute(select(Report.id).where(bulk.one_of(session, Report.id, ids)))
+        .scalars()
+    )
     fresh = [(op, report_in) for op, report_in in creates if op.report_id not in existing]
     done: dict[uuid.UUID, OpResult] = {}
     if fresh:

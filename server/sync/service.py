@@ -286,7 +286,8 @@ class _PushBatch:
         #: op_id -> (fingerprint, stored result), from the database and from this batch
         self.ledger: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {
             op_id: (fingerprint, result)
-            for op_id, fingerprint, result in session.execute(
+            # Core: plain rows (the ledger is written only at finish, nothing is pending).
+            for op_id, fingerprint, result in session.connection().execute(
                 select(SyncOp.op_id, SyncOp.payload_sha256, SyncOp.result).where(
                     bulk.one_of(session, SyncOp.op_id, op_ids)
                 )

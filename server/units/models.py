@@ -25,6 +25,11 @@ from server.db.types import GeometryColumn
 from server.units.enums import Component, UnitKind
 
 
+def ancestor_ids_of(path: str) -> list[int]:
+    """Ids from the root down to the unit whose materialised ``path`` this is, inclusive."""
+    return [int(part) for part in path.strip("/").split("/") if part]
+
+
 class Unit(Base):
     """A node of the hierarchy: mission HQ → force HQ → sector → battalion → company, and the
     police and civilian sections beside them.
@@ -60,7 +65,7 @@ class Unit(Base):
     @property
     def ancestor_ids(self) -> list[int]:
         """Ids from the root down to this unit, inclusive."""
-        return [int(part) for part in self.path.strip("/").split("/") if part]
+        return ancestor_ids_of(self.path)
 
 
 class AorVersion(Base):

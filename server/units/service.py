@@ -334,15 +334,21 @@ def route_many(
     keys = sorted({(w[0], c) for w in wanted if w is not None for c in w[1]})
     if not keys:
         return [None] * len(cells)
-    rows = session.execute(
-        select(AorCell.resolution, AorCell.cell, Unit.depth, Unit.id)
-        .join(AorVersion, AorCell.aor_version_id == AorVersion.id)
-        .join(Unit, Unit.id == AorVersion.unit_id)
-        .where(
-            AorVersion.valid_to.is_(None),
-            bulk.pairs_in(session, (AorCell.resolution, AorCell.cell), keys),
+    # Core, not ORM execution: plain rows, and none of the ORM's per-statement set-up (a push
+    # runs a dozen such lookups per batch). The AOR tables are not written during a push.
+    rows = (
+        session.connection()
+        .execute(
+            select(AorCell.resolution, AorCell.cell, Unit.depth, Unit.id)
+            .join(AorVersion, AorCell.aor_version_id == AorVersion.id)
+            .join(Unit, Unit.id == AorVersion.unit_id)
+            .where(
+                AorVersion.valid_to.is_(None),
+                bulk.pairs_in(session, (AorCell.resolution, AorCell.cell), keys),
+            )
         )
-    ).all()
+        .all()
+    )
     # (resolution, cell) -> the deepest unit holding it, ties to the lowest id (as route_cells)
     best: dict[tuple[int, int], tuple[int, int]] = {}
     for resolution, cell, depth, unit_id in rows:
