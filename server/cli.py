@@ -128,8 +128,32 @@ def serve(
     }
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
-    else:
-        uvicorn.run("server.app:app_from_environment", factory=True, workers=workers, **options)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        "server.app:app_from_environment", factory=True, workers=workers, **options
+    )
+    Multiprocess(config, sockets=[tcp_listener(config)]).run()
+
+
+def tcp_listener(config: Any) -> Any:
+    """The listening socket several uvicorn processes share, as ``config.bind_socket()`` makes
+    it but created with ``proto=IPPROTO_TCP``.
+
+    uvicorn binds it with proto 0; accepted sockets inherit that, and asyncio sets TCP_NODELAY
+    only on sockets whose proto is IPPROTO_TCP. Nagle's algorithm then holds the end of each
+    answer until the client's delayed ACK: ~40 ms on every keep-alive request after the first
+    (uvicorn issue #3149; measured on sync pushes: batch p50 104-108 ms with two processes,
+    59-63 ms with one, before this)."""
+    import socket
+
+    listener = config.bind_socket()
+    if listener.family not in (socket.AF_INET, socket.AF_INET6):
+        return listener  # a Unix socket: no Nagle
+    tcp = socket.socket(listener.family, listener.type, socket.IPPROTO_TCP, listener.detach())
+    tcp.set_inheritable(True)
+    return tcp
 
 
 @app.command()
