@@ -1,8 +1,9 @@
 """Benchmark sync push throughput: batches of 100 create ops through the real HTTP path, against
 a raw ``COPY`` of the same rows into the same ``reports`` table.
 
-Ours: the server as deployed (``vigil serve``: uvicorn, one process, in a subprocess on
-127.0.0.1) over its own freshly migrated PostgreSQL/PostGIS database (``vigil_bench_sync``, the
+Ours: the server as deployed (``vigil serve --workers 4``: uvicorn, four processes as
+``docker-compose.yml`` runs it on a 2-core host, in a subprocess on 127.0.0.1; one process with
+``--profile``) over its own freshly migrated PostgreSQL/PostGIS database (``vigil_bench_sync``, the
 test mission seeded), field devices provisioned over HTTP (sign-in, ``POST /api/v1/devices``,
 credential), each pushing ``POST /sync/v1/push`` batches of 100 varied create ops (every taxonomy
 category, points over the seeded AOR, graded sources, victims, narratives) one batch after the
@@ -675,10 +676,16 @@ def main() -> None:
     parser.add_argument("--profile-batches", type=int, default=40)
     parser.add_argument("--keep", action="store_true", help="keep the database and data dir")
     parser.add_argument(
-        "--server-workers", type=int, default=1, help="`vigil serve --workers` (PostgreSQL)"
+        "--server-workers",
+        type=int,
+        default=None,
+        help="`vigil serve --workers` on PostgreSQL (default: 4, as docker-compose.yml deploys "
+        "it on a 2-core host; 1 with --profile)",
     )
     parser.add_argument("--seed", type=int, default=20261125)
     args = parser.parse_args()
+    if args.server_workers is None:
+        args.server_workers = 1 if args.profile else 4
     reports = 2_000 if args.quick else args.reports
     device_counts = [1] if args.quick else [int(x) for x in args.devices.split(",")]
     work = Path(tempfile.mkdtemp(prefix="vigil-bench-sync-"))
