@@ -3,7 +3,8 @@ devices × 200 reports). Checks I2 (every report stored once, one ledger row per
 (pullers running during the storm, then once more after it, hold every pushed report: no
 change skipped), and records push latency.
 
-The server as deployed (``python -m server serve``, uvicorn, one process) on its own freshly
+The server as deployed (``python -m server serve --workers 4``, uvicorn, four processes as
+``docker-compose.yml`` runs it on a 2-core host; ``--server-workers``) on its own freshly
 migrated PostgreSQL/PostGIS database (the test mission seeded). Devices are registered over HTTP
 for one field officer (one sign-in, then one device and credential each). Each device pushes its
 queue in batches of 100 as the reference client does: a 429/503 is retried after its
@@ -141,13 +142,19 @@ def main() -> None:
     parser.add_argument("--pg-url", default=common.DEFAULT_PG_URL, help="created and dropped")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--seed", type=int, default=39)
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=4,
+        help="`vigil serve --workers` (default 4, as docker-compose.yml on a 2-core host)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vigil-bench-load-"))
     common.recreate_postgres(args.pg_url)
     try:
         settings = common.load_settings(args.pg_url, work)
         common.prepare_database(settings)
-        with common.running_server(args.pg_url, work) as server:
+        with common.running_server(args.pg_url, work, workers=args.server_workers) as server:
             ok = run(args, server.base_url)
     finally:
         if not args.keep:
